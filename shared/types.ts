@@ -21,7 +21,7 @@ export type KeyType = 'rsa' | 'ed25519';
 /** A validated, fully defaulted provisioning request. */
 export interface ServerSpec {
   serverId: string;
-  /** The app's name, as in the tutorial ("fastapi-tutorial"): a Name tag, not an identifier. */
+  /** The app's name, as in the tutorial ("my_app"): a Name tag, not an identifier. */
   name: string;
   instanceType: string;
   ubuntuVersion: UbuntuVersion;

@@ -1,0 +1,234 @@
+import type { DescribeExecutionOutput, HistoryEvent } from '@aws-sdk/client-sfn';
+import type { ProvisionOutput } from './types';
+
+/**
+ * What GET /servers/{serverId} says, computed from DescribeExecution (and, while the execution is open,
+ * a page of its newest history events). Pure: the state names below are statemachine/provision.asl.json's.
+ */
+
+/** The happy path, in order: the only step names the API ever reports for a provisioning server. */
+export const MAIN_STEPS = [
+  'CreateKeyPair',
+  'CreateSecurityGroup',
+  'RunInstance',
+  'WaitUntilRunning',
+  'InstallFastAPI',
+  'StartUvicorn',
+  'OpenIngress',
+  'HealthCheck',
+] as const;
+export type MainStep = (typeof MAIN_STEPS)[number];
+
+/** Polling and bookkeeping states, reported as the main step they serve. */
+const HELPER_STEPS: Record<string, MainStep> = {
+  IsInstanceRunning: 'WaitUntilRunning',
+  WaitForInstance: 'WaitUntilRunning',
+  WaitForInstall: 'InstallFastAPI',
+  CheckInstall: 'InstallFastAPI',
+  IsInstallDone: 'InstallFastAPI',
+  WaitForUvicorn: 'StartUvicorn',
+  CheckUvicorn: 'StartUvicorn',
+  IsUvicornStarted: 'StartUvicorn',
+  ServerReady: 'HealthCheck',
+};
+
+const ROLLBACK_STATES = new Set([
+  'RollBack',
+  'TerminateInstance',
+  'IsInstanceTerminated',
+  'WaitForTermination',
+  'DeleteSecurityGroup',
+  'DeleteKeyPair',
+  'DeleteKeyParameter',
+  'RollbackIncomplete',
+  'ProvisionFailed',
+]);
+
+/** Rollback polling states, reported as the rollback step they wait on. */
+const ROLLBACK_HELPERS: Record<string, string> = {
+  IsInstanceTerminated: 'TerminateInstance',
+  WaitForTermination: 'TerminateInstance',
+};
+
+const isMainStep = (name: string): name is MainStep => (MAIN_STEPS as readonly string[]).includes(name);
+
+/** The main step a state belongs to, or undefined for rollback and unknown states. */
+export const mainStepOf = (stateName: string): MainStep | undefined =>
+  isMainStep(stateName) ? stateName : HELPER_STEPS[stateName];
+
+/** Rollback states, the `<Step>Failed` Pass states that start a rollback, and anything named like one. */
+export const isRollbackState = (stateName: string): boolean =>
+  ROLLBACK_STATES.has(stateName) || /Failed$|^Roll ?[Bb]ack/.test(stateName);
+
+export type ServerStatus =
+  | { serverId: string; status: 'PROVISIONING'; step: string | null; startedAt: string }
+  | { serverId: string; status: 'ROLLING_BACK'; step: string; failedStep: MainStep | null; startedAt: string }
+  | (ProvisionOutput & { status: 'READY'; startedAt: string; readyAt: string })
+  | {
+      serverId: string;
+      status: 'FAILED';
+      step: string | null;
+      error: string;
+      cause: string;
+      /** True only when the rollback ran to the end; false after a timeout, an abort or an incomplete rollback. */
+      rolledBack: boolean;
+      /** Why the rollback could not finish (the reaper removes the rest later). */
+      rollbackError?: string;
+      startedAt: string;
+    };
+
+/** The coarse status of an execution, when the history is not worth reading (POST's replay answer). */
+export const coarseStatus = (status: string | undefined): 'PROVISIONING' | 'READY' | 'FAILED' =>
+  status === 'RUNNING' ? 'PROVISIONING' : status === 'SUCCEEDED' ? 'READY' : 'FAILED';
+
+/** Whether serverStatus needs the history for this execution status. */
+export const needsHistory = (status: string | undefined): boolean =>
+  status === 'RUNNING' || status === 'TIMED_OUT' || status === 'ABORTED';
+
+/** State names entered, newest first, from a page of history read with reverseOrder. */
+const enteredStates = (events: readonly HistoryEvent[]): string[] =>
+  [...events]
+    .sort((a, b) => (b.id ?? 0) - (a.id ?? 0))
+    .filter((event) => event.type?.endsWith('StateEntered'))
+    .map((event) => event.stateEnteredEventDetails?.name)
+    .filter((name): name is string => typeof name === 'string');
+
+/**
+ * Where an open execution is: the newest state that is a main step (helpers count as their main step)
+ * or a rollback state; unknown states are skipped. `failedStep` is the step whose failure started the
+ * rollback, when the page still shows it.
+ */
+export const currentStep = (
+  events: readonly HistoryEvent[],
+): { step: string | null; rollingBack: boolean; failedStep: MainStep | null } => {
+  const names = enteredStates(events);
+  const index = names.findIndex((name) => isRollbackState(name) || mainStepOf(name) !== undefined);
+  const found = names[index];
+  if (found === undefined) return { step: names[0] ?? null, rollingBack: false, failedStep: null };
+  if (!isRollbackState(found)) return { step: mainStepOf(found) ?? found, rollingBack: false, failedStep: null };
+  const older = names.slice(index);
+  const failedPass = older.map((name) => /^(\w+)Failed$/.exec(name)?.[1]).find((s) => s !== undefined && isMainStep(s));
+  const failedStep = (failedPass as MainStep | undefined) ?? older.map(mainStepOf).find((s) => s !== undefined) ?? null;
+  return { step: ROLLBACK_HELPERS[found] ?? found, rollingBack: true, failedStep };
+};
+
+const ROLLBACK_INCOMPLETE = ' (rollback incomplete: ';
+
+/** A Lambda failure's Cause is `{"errorMessage", "errorType", "trace"}`: keep the message, drop the trace. */
+const readableCause = (cause: string): string => {
+  try {
+    const parsed: unknown = JSON.parse(cause);
+    if (parsed !== null && typeof parsed === 'object' && 'errorMessage' in parsed) {
+      const message = (parsed as { errorMessage: unknown }).errorMessage;
+      if (typeof message === 'string') return message;
+    }
+  } catch {
+    // Not JSON: a Step Functions cause (States.Timeout and friends) is already text.
+  }
+  return cause;
+};
+
+/**
+ * Reads the ProvisionFailed Fail state's Cause: `<Step>: <original cause>`, with
+ * ` (rollback incomplete: <Error>: <Cause>; ...)` appended when a cleanup failed too.
+ */
+export const parseFailureCause = (
+  cause: string | undefined,
+): { step: string | null; cause: string; rolledBack: boolean; rollbackError?: string } => {
+  const text = cause ?? '';
+  const prefixed = /^([A-Za-z][A-Za-z0-9]*): ([\s\S]*)$/.exec(text);
+  if (prefixed === null) return { step: null, cause: readableCause(text), rolledBack: false };
+  const [, stepName = '', rest = ''] = prefixed;
+  const step = mainStepOf(stepName) ?? stepName;
+  const cut = rest.indexOf(ROLLBACK_INCOMPLETE);
+  if (cut < 0) return { step, cause: readableCause(rest), rolledBack: true };
+  const rollbackError = rest.slice(cut + ROLLBACK_INCOMPLETE.length).replace(/\)$/, '');
+  return { step, cause: readableCause(rest.slice(0, cut)), rolledBack: false, rollbackError };
+};
+
+const iso = (date: Date | undefined): string => (date ?? new Date(0)).toISOString();
+
+const PROVISION_OUTPUT_FIELDS = [
+  'serverId',
+  'instanceId',
+  'publicIp',
+  'url',
+  'keyName',
+  'keyParameterName',
+  'sshCommand',
+  'expiresAt',
+] as const;
+
+/** The execution output as a ProvisionOutput; a broken one is a bug in the ASL, not the client's fault. */
+export const parseProvisionOutput = (output: string | undefined): ProvisionOutput => {
+  const parsed: unknown = JSON.parse(output ?? 'null');
+  const record = parsed as Record<string, unknown> | null;
+  const missing = PROVISION_OUTPUT_FIELDS.filter((field) => typeof record?.[field] !== 'string');
+  if (missing.length > 0) throw new Error(`execution output lacks ${missing.join(', ')}`);
+  const fields = record as Record<(typeof PROVISION_OUTPUT_FIELDS)[number], string>;
+  // Copied field by field: whatever else the output holds stays out of the API's answer.
+  return {
+    serverId: fields.serverId,
+    instanceId: fields.instanceId,
+    publicIp: fields.publicIp,
+    url: fields.url,
+    keyName: fields.keyName,
+    keyParameterName: fields.keyParameterName,
+    sshCommand: fields.sshCommand,
+    expiresAt: fields.expiresAt,
+  };
+};
+
+/**
+ * The API's view of one server.
+ *
+ * - RUNNING: PROVISIONING at the current main step, or ROLLING_BACK once a rollback state is entered.
+ * - SUCCEEDED: READY with the execution output (ProvisionOutput); readyAt is the stop date.
+ * - FAILED (and PENDING_REDRIVE): the step parsed from the Fail state's Cause, its error and cause.
+ * - TIMED_OUT, ABORTED: FAILED with that status as the error (unless the execution carries one), at the
+ *   last state entered; rolledBack false, since no rollback ran: the reaper cleans up after the TTL.
+ *
+ * @param events a page of the execution's history, newest first; only read for RUNNING/TIMED_OUT/ABORTED.
+ * @throws Error when a SUCCEEDED execution's output is not a ProvisionOutput.
+ */
+export const serverStatus = (
+  serverId: string,
+  execution: Pick<DescribeExecutionOutput, 'status' | 'startDate' | 'stopDate' | 'output' | 'error' | 'cause'>,
+  events: readonly HistoryEvent[] = [],
+): ServerStatus => {
+  const startedAt = iso(execution.startDate);
+  switch (execution.status) {
+    case 'RUNNING': {
+      const { step, rollingBack, failedStep } = currentStep(events);
+      return rollingBack && step !== null
+        ? { serverId, status: 'ROLLING_BACK', step, failedStep, startedAt }
+        : { serverId, status: 'PROVISIONING', step, startedAt };
+    }
+    case 'SUCCEEDED':
+      return {
+        ...parseProvisionOutput(execution.output),
+        serverId,
+        status: 'READY',
+        startedAt,
+        readyAt: iso(execution.stopDate),
+      };
+    case 'TIMED_OUT':
+    case 'ABORTED': {
+      const { step, failedStep } = currentStep(events);
+      const what = execution.status === 'TIMED_OUT' ? 'timed out' : 'was aborted';
+      return {
+        serverId,
+        status: 'FAILED',
+        step: failedStep ?? (step !== null ? (mainStepOf(step) ?? step) : null),
+        error: execution.error ?? execution.status,
+        cause: execution.cause ?? `The provisioning ${what} before it finished; nothing was rolled back.`,
+        rolledBack: false,
+        startedAt,
+      };
+    }
+    default: {
+      const failure = parseFailureCause(execution.cause);
+      return { serverId, status: 'FAILED', error: execution.error ?? 'ProvisioningFailed', ...failure, startedAt };
+    }
+  }
+};
