@@ -1,6 +1,19 @@
-import { defineConfig } from 'vitest/config';
+import { readFileSync } from 'node:fs';
+import { defineConfig, type Plugin } from 'vitest/config';
+
+/** Imports shell scripts as their text, as esbuild's `text` loader does in the bundle (shared/text-modules.d.ts). */
+const textModules = (): Plugin => ({
+  name: 'hello-fleet-text-modules',
+  enforce: 'pre',
+  load(id) {
+    const file = id.split('?')[0] ?? id;
+    if (!/\.sh$/.test(file)) return null;
+    return { code: `export default ${JSON.stringify(readFileSync(file, 'utf8'))};`, map: null };
+  },
+});
 
 export default defineConfig({
+  plugins: [textModules()],
   test: {
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/setup.ts'],
