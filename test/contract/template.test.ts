@@ -1,0 +1,221 @@
+/**
+ * The CloudFormation template that `npm run package` generates (offline, without AWS credentials):
+ * least-privilege IAM, the state machine's wiring and logging, and cfn-lint. Slow: the package step
+ * bundles every function (about 10-20 s), so it runs once, before all the tests here.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, loadAslFiles, placeholdersIn } from './support';
+
+const TEMPLATE = join(ROOT, '.serverless', 'cloudformation-template-update-stack.json');
+
+interface Resource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DependsOn?: string | string[];
+}
+interface Statement {
+  Sid?: string;
+  Effect: string;
+  Action?: string | string[];
+  NotAction?: unknown;
+  Resource?: unknown;
+  NotResource?: unknown;
+}
+interface PolicyDocument {
+  Statement: Statement | Statement[];
+}
+
+/**
+ * Actions the Service Authorization Reference lists with no resource type, so IAM accepts them only
+ * on "*". Nothing else may have "Resource": "*".
+ */
+const ACTIONS_WITHOUT_RESOURCE_LEVEL: RegExp[] = [
+  // EC2 Describe* (DescribeInstances, DescribeKeyPairs, DescribeSecurityGroups, DescribeVpcs).
+  /^ec2:Describe[A-Za-z]+$/,
+  // Metadata only: the key parameter's existence, never its value.
+  /^ssm:DescribeParameters$/,
+  // Finding a Run Command already sent, and reading one invocation's status.
+  /^ssm:ListCommands$/,
+  /^ssm:GetCommandInvocation$/,
+  // The CloudWatch Logs delivery actions Step Functions needs for LoggingConfiguration.
+  /^logs:(CreateLogDelivery|GetLogDelivery|UpdateLogDelivery|DeleteLogDelivery|ListLogDeliveries)$/,
+  /^logs:(PutResourcePolicy|DescribeResourcePolicies|DescribeLogGroups)$/,
+];
+
+const asArray = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
+
+let resources: Record<string, Resource> = {};
+
+const resourcesOfType = (type: string): [string, Resource][] =>
+  Object.entries(resources).filter(([, resource]) => resource.Type === type);
+
+/** Every identity policy in the template, with where it is. Trust policies are not identity policies. */
+const policyDocuments = (): [string, PolicyDocument][] =>
+  Object.entries(resources).flatMap(([id, resource]): [string, PolicyDocument][] => {
+    const properties = resource.Properties ?? {};
+    if (resource.Type === 'AWS::IAM::Role') {
+      return asArray(properties.Policies as { PolicyName: string; PolicyDocument: PolicyDocument }[]).map(
+        (policy) => [`${id}/${policy.PolicyName}`, policy.PolicyDocument],
+      );
+    }
+    if (['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy'].includes(resource.Type)) {
+      return [[id, properties.PolicyDocument as PolicyDocument]];
+    }
+    return [];
+  });
+
+const statementsOf = (document: PolicyDocument): Statement[] => asArray(document.Statement);
+
+/** The logical id a `Fn::GetAtt: [Id, Arn]` or `Fn::Sub: ${Id.Arn}` points at. */
+const referencedId = (value: unknown): string | undefined => {
+  const ref = value as { 'Fn::GetAtt'?: [string, string]; 'Fn::Sub'?: string; Ref?: string };
+  if (Array.isArray(ref['Fn::GetAtt'])) return ref['Fn::GetAtt'][0];
+  if (typeof ref['Fn::Sub'] === 'string') return /^\$\{([A-Za-z0-9]+)\.Arn\}$/.exec(ref['Fn::Sub'])?.[1];
+  return ref.Ref;
+};
+
+beforeAll(async () => {
+  // Always package: a stale .serverless/ would test yesterday's template.
+  await promisify(execFile)('npm', ['run', 'package'], { cwd: ROOT, maxBuffer: 16 * 1024 * 1024 }).catch(
+    (error: { stdout?: string; stderr?: string }) => {
+      throw new Error(`npm run package failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
+    },
+  );
+  resources = (JSON.parse(readFileSync(TEMPLATE, 'utf8')) as { Resources: Record<string, Resource> }).Resources;
+}, 180_000);
+
+describe('the packaged template: IAM', () => {
+  it('grants no Action "*" or "<service>:*", and uses neither NotAction nor NotResource', () => {
+    // Prepare
+    const documents = policyDocuments();
+    expect(documents.length).toBeGreaterThan(0);
+    for (const [where, document] of documents) {
+      for (const statement of statementsOf(document)) {
+        // Act
+        const wildcards = asArray(statement.Action).filter((action) => action === '*' || action.endsWith(':*'));
+        // Assess
+        expect(wildcards, `${where} ${statement.Sid ?? ''}`).toEqual([]);
+        expect(statement.NotAction, where).toBeUndefined();
+        expect(statement.NotResource, where).toBeUndefined();
+      }
+    }
+  });
+
+  it('grants Resource "*" only for actions that support no resource-level permission', () => {
+    for (const [where, document] of policyDocuments()) {
+      for (const statement of statementsOf(document)) {
+        if (!asArray(statement.Resource).includes('*')) continue;
+        // Act
+        const scopable = asArray(statement.Action).filter(
+          (action) => !ACTIONS_WITHOUT_RESOURCE_LEVEL.some((pattern) => pattern.test(action)),
+        );
+        // Assess
+        expect(scopable, `${where} ${statement.Sid ?? ''} grants these on "*"`).toEqual([]);
+      }
+    }
+  });
+
+  it('gives every function a role of its own, not the shared default one', () => {
+    // Prepare
+    const functions = resourcesOfType('AWS::Lambda::Function');
+    expect(functions.length).toBeGreaterThan(0);
+    // Act
+    const roles = functions.map(([, fn]) => referencedId(fn.Properties?.Role));
+    // Assess
+    expect(resources).not.toHaveProperty('IamRoleLambdaExecution');
+    expect(new Set(roles).size).toBe(functions.length);
+    for (const role of roles) expect(resources[role ?? '']?.Type, role).toBe('AWS::IAM::Role');
+  });
+
+  it('lets each function write to its own log group only', () => {
+    for (const [id, fn] of resourcesOfType('AWS::Lambda::Function')) {
+      // Prepare
+      const logGroup = id.replace(/LambdaFunction$/, 'LogGroup');
+      const role = resources[referencedId(fn.Properties?.Role) ?? ''];
+      const policies = asArray(role?.Properties?.Policies as { PolicyDocument: PolicyDocument }[]);
+      // Act
+      const logStatements = policies
+        .flatMap((policy) => statementsOf(policy.PolicyDocument))
+        .filter((statement) => asArray(statement.Action).some((action) => action.startsWith('logs:')));
+      // Assess
+      expect(resources[logGroup]?.Type, logGroup).toBe('AWS::Logs::LogGroup');
+      expect(logStatements.length, `${id} cannot write its logs`).toBeGreaterThan(0);
+      for (const statement of logStatements) {
+        expect(asArray(statement.Resource), id).toEqual([{ 'Fn::GetAtt': [logGroup, 'Arn'] }]);
+      }
+    }
+  });
+});
+
+describe('the packaged template: the state machines', () => {
+  const stateMachines = () => resourcesOfType('AWS::StepFunctions::StateMachine');
+
+  it('deploys every ASL file as it is, from its one source', () => {
+    // Prepare
+    const definitions = stateMachines().map(([, machine]) => machine.Properties?.Definition);
+    // Assess
+    expect(definitions.length).toBeGreaterThan(0);
+    for (const asl of loadAslFiles()) expect(definitions, asl.path).toContainEqual(asl.definition);
+  });
+
+  it('logs errors only, and never the execution data', () => {
+    for (const [id, machine] of stateMachines()) {
+      // Act
+      const logging = machine.Properties?.LoggingConfiguration as Record<string, unknown> | undefined;
+      // Assess
+      expect(logging?.IncludeExecutionData, id).toBe(false);
+      expect(logging?.Level, id).toBe('ERROR');
+    }
+  });
+
+  it('resolves every placeholder of the definition to a function of the template', () => {
+    for (const [id, machine] of stateMachines()) {
+      // Prepare
+      const substitutions = (machine.Properties?.DefinitionSubstitutions ?? {}) as Record<string, unknown>;
+      // Act
+      const placeholders = placeholdersIn(machine.Properties?.Definition);
+      // Assess
+      expect(placeholders.length, id).toBeGreaterThan(0);
+      expect(Object.keys(substitutions).sort(), id).toEqual([...placeholders].sort());
+      for (const placeholder of placeholders) {
+        const target = referencedId(substitutions[placeholder]);
+        expect(resources[target ?? '']?.Type, `${id}: \${${placeholder}}`).toBe('AWS::Lambda::Function');
+      }
+    }
+  });
+
+  it('lets each state machine invoke exactly the functions its definition names', () => {
+    for (const [id, machine] of stateMachines()) {
+      // Prepare
+      const substitutions = (machine.Properties?.DefinitionSubstitutions ?? {}) as Record<string, unknown>;
+      const named = Object.values(substitutions).map(referencedId).sort();
+      const role = resources[referencedId(machine.Properties?.RoleArn) ?? ''];
+      // Act
+      const invocable = asArray(role?.Properties?.Policies as { PolicyDocument: PolicyDocument }[])
+        .flatMap((policy) => statementsOf(policy.PolicyDocument))
+        .filter((statement) => asArray(statement.Action).includes('lambda:InvokeFunction'))
+        .flatMap((statement) => asArray(statement.Resource).map(referencedId))
+        .sort();
+      // Assess
+      expect(invocable, id).toEqual(named);
+    }
+  });
+});
+
+describe('cfn-lint', () => {
+  it('finds no error in the template', () => {
+    // Act
+    const result = spawnSync('cfn-lint', [TEMPLATE], { encoding: 'utf8' });
+    // Assess
+    if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new Error('cfn-lint is not on PATH: install it with `pip install cfn-lint`, then run the tests again.');
+    }
+    // Exit status bits: 1 fatal, 2 error, 4 warning, 8 informational.
+    expect(result.status, `cfn-lint:\n${result.stdout}${result.stderr}`).not.toBeNull();
+    expect((result.status ?? 0) & 3, `cfn-lint:\n${result.stdout}${result.stderr}`).toBe(0);
+  }, 120_000);
+});
