@@ -3,7 +3,10 @@
  * AWS replaced by an in-memory account (fake-account.ts). One test per path of the machine.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { keyPairName, keyParameterName } from '../../shared/names';
+import { MAIN_STEPS } from '../../shared/server-status';
 import type { ServerSpec } from '../../shared/types';
+import { server, stage } from '../unit/fixtures/provisioning';
 import { FakeAccount } from './fake-account';
 import { AppProxy, bindTaskHandlers, loadAsl, runStateMachine, type RunResult } from './harness';
 
@@ -12,31 +15,9 @@ const proxy = new AppProxy();
 let handlers: Awaited<ReturnType<typeof bindTaskHandlers>>;
 let account: FakeAccount;
 
-const server: ServerSpec = {
-  serverId: 'hf-abcdefghijkl',
-  name: 'fastapi-tutorial',
-  instanceType: 't2.micro',
-  ubuntuVersion: '22.04',
-  keyType: 'rsa',
-  volumeSizeGiB: 8,
-  appCidr: '0.0.0.0/0',
-  sshCidr: null,
-  ttlHours: 4,
-  createdAt: '2026-11-26T00:00:00.000Z',
-  expiresAt: '2026-11-26T04:00:00.000Z',
-};
 const provision = (spec: ServerSpec = server) => runStateMachine(asl, handlers, { server: spec } as never, spec.serverId);
 
-const HAPPY_PATH = [
-  'CreateKeyPair',
-  'CreateSecurityGroup',
-  'RunInstance',
-  'WaitUntilRunning',
-  'InstallFastAPI',
-  'StartUvicorn',
-  'OpenIngress',
-  'HealthCheck',
-];
+const HAPPY_PATH: readonly string[] = MAIN_STEPS;
 const retriesOf = (result: RunResult, state: string) =>
   result.events.filter((e) => e.type === 'StateRetried' && e.state?.name === state).length;
 
@@ -76,13 +57,13 @@ describe('provision workflow', () => {
       instanceId: instance?.InstanceId,
       publicIp: instance?.PublicIpAddress,
       url: `http://${instance?.PublicIpAddress}:8000/`,
-      keyName: 'hello-fleet-test-hf-abcdefghijkl',
-      keyParameterName: '/hello-fleet/test/servers/hf-abcdefghijkl/private-key',
-      sshCommand: `ssh -i hello-fleet-test-hf-abcdefghijkl.pem ubuntu@${instance?.PublicIpAddress}`,
+      keyName: keyPairName(stage, server.serverId),
+      keyParameterName: keyParameterName(stage, server.serverId),
+      sshCommand: `ssh -i ${keyPairName(stage, server.serverId)}.pem ubuntu@${instance?.PublicIpAddress}`,
       expiresAt: server.expiresAt,
     });
     // The private key went to a SecureString and nowhere else: not in any state's input or output.
-    const parameter = account.parameters.get('/hello-fleet/test/servers/hf-abcdefghijkl/private-key');
+    const parameter = account.parameters.get(keyParameterName(stage, server.serverId));
     expect(parameter?.Type).toBe('SecureString');
     expect(parameter?.Value).toContain('PRIVATE KEY');
     expect(JSON.stringify(result.events)).not.toContain('PRIVATE KEY');
@@ -279,7 +260,7 @@ describe('provision workflow', () => {
     expect(result.cause).toMatch(/^StartUvicorn: .*rollback incomplete: UnauthorizedOperation/s);
     expect(result.path).toContain('RollbackIncomplete');
     // The cleanup went on past the failure: the secret is gone even though the key pair is not.
-    expect(account.leftovers()).toEqual(['key-pair:hello-fleet-test-hf-abcdefghijkl']);
+    expect(account.leftovers()).toEqual([`key-pair:${keyPairName(stage, server.serverId)}`]);
   });
 
   it('still deletes the key pair and the key parameter when the instance cannot be terminated', async () => {
