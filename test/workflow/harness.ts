@@ -6,60 +6,17 @@
  * Guard: a Task state with no local handler would make the engine call real Lambda; the harness
  * refuses to run such a machine instead.
  */
-import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { StateMachine } from 'aws-local-stepfunctions';
-import { parse } from 'yaml';
+import { type Asl, bindTaskHandlers, deployDefinition, functionKeyOf, type LocalHandler, loadAsl, serverlessFunctions } from '../../localcloud/handlers';
 
-const root = join(import.meta.dirname, '..', '..');
+// The deployed wiring lives in localcloud/handlers.ts, shared with the local cloud.
+export { bindTaskHandlers, functionKeyOf, loadAsl, serverlessFunctions };
 
 type Json = Parameters<StateMachine['run']>[0];
 /** The engine's event log entries (its type is not exported). */
 export type EventLog = { type: string; state?: { name: string }; Error?: string; Cause?: unknown };
-type LocalHandler = (input: Json) => Promise<Json>;
-type AslState = { Type: string; Resource?: string; Retry?: unknown[] };
-type Asl = { States: Record<string, AslState> };
-
-export const loadAsl = (file: string): Asl => JSON.parse(readFileSync(join(root, 'statemachine', file), 'utf8')) as Asl;
-
-/** serverless.yml's function key → handler module path (`functions/steps/create-key-pair`) and export name. */
-export const serverlessFunctions = (): Record<string, { module: string; exportName: string }> => {
-  const config = parse(readFileSync(join(root, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as {
-    functions: Record<string, { handler: string }>;
-  };
-  return Object.fromEntries(
-    Object.entries(config.functions).map(([key, fn]) => {
-      const dot = fn.handler.lastIndexOf('.');
-      return [key, { module: fn.handler.slice(0, dot), exportName: fn.handler.slice(dot + 1) }];
-    }),
-  );
-};
-
-/** `${CreateKeyPairFunctionArn}` → `createKeyPair`. */
-export const functionKeyOf = (resource: string): string | undefined => {
-  const match = /^\$\{(\w+)FunctionArn\}$/.exec(resource);
-  return match?.[1] ? match[1].charAt(0).toLowerCase() + match[1].slice(1) : undefined;
-};
-
-/** Every Task state bound to its deployed handler; throws when one has none. */
-export const bindTaskHandlers = async (asl: Asl): Promise<Record<string, LocalHandler>> => {
-  const functions = serverlessFunctions();
-  const bindings: Record<string, LocalHandler> = {};
-  for (const [stateName, state] of Object.entries(asl.States)) {
-    if (state.Type !== 'Task') continue;
-    const key = functionKeyOf(state.Resource ?? '');
-    const fn = key ? functions[key] : undefined;
-    if (!fn) throw new Error(`Task state ${stateName} (${state.Resource}) has no function in serverless.yml: refusing to run it against real Lambda`);
-    const module = (await import(join(root, `${fn.module}.ts`))) as Record<string, unknown>;
-    const handler = module[fn.exportName];
-    if (typeof handler !== 'function') throw new Error(`${fn.module}.ts does not export ${fn.exportName}`);
-    // A fresh object: the engine must not see the handler mutate its input.
-    bindings[stateName] = async (input) => (await handler(structuredClone(input), {})) as Json;
-  }
-  return bindings;
-};
 
 export interface RunResult {
   status: 'SUCCEEDED' | 'FAILED';
@@ -82,10 +39,7 @@ export const runStateMachine = async (
   if (unbound.length > 0) throw new Error(`Task states without a local handler: ${unbound.map(([n]) => n).join(', ')}`);
   const zero = (type?: string) =>
     Object.fromEntries(Object.entries(asl.States).filter(([, s]) => (type ? s.Type === type : s.Retry)).map(([n]) => [n, 0]));
-  // What DefinitionSubstitutions does on deploy: each placeholder becomes its function's ARN.
-  const deployed = JSON.parse(
-    JSON.stringify(asl).replace(/\$\{(\w+)FunctionArn\}/g, (_, name: string) => `arn:aws:lambda:ap-northeast-2:123456789012:function:hello-fleet-test-${name}`),
-  ) as Asl;
+  const deployed = deployDefinition(asl, { stage: 'test' });
   const machine = new StateMachine(deployed as never);
   const execution = machine.run(input, {
     overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: zero('Wait'), retryIntervalOverrides: zero() },
