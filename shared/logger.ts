@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 /**
  * One JSON logger for every function. Each line carries the keys appended for the invocation (the
  * server id above all). Anything that looks like key material is replaced before it is written, so a
@@ -23,24 +25,31 @@ export const redact = (value: unknown): unknown => {
 };
 
 export class Logger {
-  private keys: Record<string, unknown> = {};
+  /**
+   * The invocation's keys live in the async context, not on the instance: on Lambda one invocation
+   * runs at a time anyway, but the local cloud runs many executions' steps in one process, and each
+   * line must carry its own server's id.
+   */
+  private readonly context = new AsyncLocalStorage<Record<string, unknown>>();
   private readonly threshold: number;
 
   constructor(
     private readonly service: string,
     level: string = process.env.LOG_LEVEL ?? 'INFO',
-    private readonly write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+    // Lambda sends both streams to CloudWatch; the local cloud keeps stdout for its own machine-read lines.
+    private readonly write: (line: string) => void = (line) =>
+      (process.env.LOG_DESTINATION === 'stderr' ? process.stderr : process.stdout).write(`${line}\n`),
   ) {
     this.threshold = LEVELS[level.toUpperCase() as Level] ?? LEVELS.INFO;
   }
 
   /** Keys for every following line of this invocation (`serverId`, `step`). */
   appendKeys(keys: Record<string, unknown>): void {
-    this.keys = { ...this.keys, ...keys };
+    this.context.enterWith({ ...this.context.getStore(), ...keys });
   }
 
   resetKeys(): void {
-    this.keys = {};
+    this.context.enterWith({});
   }
 
   debug(message: string, extra?: Record<string, unknown>): void {
@@ -63,7 +72,7 @@ export class Logger {
       timestamp: new Date().toISOString(),
       service: this.service,
       message,
-      ...this.keys,
+      ...this.context.getStore(),
       ...extra,
     });
     this.write(JSON.stringify(line));

@@ -1,0 +1,151 @@
+/**
+ * The whole product on one machine, no AWS account: moto (EC2, SSM, IAM, STS) behind a gateway that
+ * also plays SSM Run Command (local instances running the real scripts) and Step Functions (the real
+ * ASL on aws-local-stepfunctions, the real handlers in this process), an "internet" proxy that maps
+ * the instances' made-up public IPs to loopback ports through their security groups, and a local API
+ * Gateway in front of the real API handlers. Everything listens on 127.0.0.1 only.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { startLocalApi, type LocalApi } from './api';
+import { FaultRegistry } from './faults';
+import { startGateway, type Gateway, type Interceptor } from './gateway';
+import { bindTaskHandlers, loadAsl } from './handlers';
+import { LocalInstances } from './instances';
+import { startInternet, type Internet } from './internet';
+import { startMoto, type Moto } from './moto';
+import { ensurePythonEnv } from './python';
+import { LocalStepFunctions, timeScaleFromEnv } from './stepfunctions';
+
+export const LOCAL_STAGE = 'local';
+export const LOCAL_REGION = 'ap-northeast-2';
+export const LOCAL_ACCOUNT = '123456789012';
+export const INSTANCE_PROFILE_NAME = 'hello-fleet-local-instance';
+export const PROVISION_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:hello-fleet-${LOCAL_STAGE}-provision`;
+
+export interface LocalCloudOptions {
+  /** Where instance directories go; default a new temp dir, removed by stop(). */
+  root?: string;
+  /** Wait and retry intervals × this (default LOCAL_TIME_SCALE or 0.1). */
+  timeScale?: number;
+  /** The API key the local API Gateway requires; default a random one. */
+  apiKey?: string;
+  /** Progress lines while starting (venv, moto). */
+  log?: (line: string) => void;
+}
+
+export interface LocalCloud {
+  apiUrl: string;
+  apiKey: string;
+  /** AWS_ENDPOINT_URL for any AWS SDK client or CLI: moto plus the emulated SSM commands and Step Functions. */
+  gatewayUrl: string;
+  /** An HTTP proxy: `curl -x <it> http://<public-ip>:8000/` reaches an instance the way the internet would. */
+  internetProxyUrl: string;
+  motoUrl: string;
+  root: string;
+  stateMachineArn: string;
+  gateway: Gateway;
+  instances: LocalInstances;
+  stepFunctions: LocalStepFunctions;
+  faults: FaultRegistry;
+  moto: Moto;
+  /** Stops everything: executions, instances (their uvicorns), the servers, moto; removes the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** The environment the handlers read at module load: set before they are imported. */
+const handlerEnvironment = (urls: { gateway: string; internet: string }, amiId: string): Record<string, string> => ({
+  STAGE: LOCAL_STAGE,
+  AWS_REGION: LOCAL_REGION,
+  AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID ?? 'testing',
+  AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY ?? 'testing',
+  AWS_ENDPOINT_URL: urls.gateway,
+  AWS_MAX_ATTEMPTS: process.env.AWS_MAX_ATTEMPTS ?? '2',
+  INSTANCE_PROFILE_NAME,
+  AMI_ID: amiId,
+  HEALTH_CHECK_PROXY_URL: urls.internet,
+  STATE_MACHINE_ARN: PROVISION_STATE_MACHINE_ARN,
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
+  LOG_DESTINATION: 'stderr',
+});
+
+export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<LocalCloud> => {
+  const log = options.log ?? (() => undefined);
+  const timeScale = options.timeScale ?? timeScaleFromEnv();
+  const ownRoot = options.root === undefined;
+  const root = options.root ?? mkdtempSync(join(tmpdir(), 'hello-fleet-local-'));
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const step of stops.splice(0).reverse()) {
+      await step().catch((error: unknown) => log(`stop: ${(error as Error).message}`));
+    }
+    if (ownRoot) rmSync(root, { recursive: true, force: true });
+  };
+
+  try {
+    const python = await ensurePythonEnv({ log });
+    log('starting moto');
+    const moto = await startMoto({ python: python.python });
+    stops.push(() => moto.stop());
+    const { amiId } = await moto.setup({ instanceProfileName: INSTANCE_PROFILE_NAME, region: LOCAL_REGION });
+
+    const motoEc2 = new EC2Client({
+      endpoint: moto.url,
+      region: LOCAL_REGION,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    });
+    const instances = new LocalInstances({ root, moto: { ec2: motoEc2 }, timeScale });
+    stops.push(() => instances.stop());
+
+    // The Step Functions facade needs the handlers, the handlers need the gateway's URL: bind late.
+    let stepFunctionsInterceptor: Interceptor = async () => undefined;
+    const faults = new FaultRegistry();
+    const gateway = await startGateway({
+      motoUrl: moto.url,
+      // moto.compatInterceptor(): moto ignores KeyPairId on DeleteKeyPair; it deletes by the id's name instead.
+      interceptors: [moto.compatInterceptor(), instances.ssmInterceptor(), (req) => stepFunctionsInterceptor(req)],
+      observers: [instances.ec2Observer()],
+      faults,
+    });
+    stops.push(() => gateway.close());
+    const internet: Internet = await startInternet({ ec2: motoEc2, instances });
+    stops.push(() => internet.close());
+
+    Object.assign(process.env, handlerEnvironment({ gateway: gateway.url, internet: internet.url }, amiId));
+    const asl = loadAsl('provision.asl.json');
+    const stepFunctions = new LocalStepFunctions({
+      definitions: { [PROVISION_STATE_MACHINE_ARN]: asl },
+      handlers: await bindTaskHandlers(asl, { stage: LOCAL_STAGE }),
+      timeScale,
+      stage: LOCAL_STAGE,
+    });
+    stepFunctionsInterceptor = stepFunctions.interceptor();
+    stops.push(() => stepFunctions.stop());
+
+    const apiKey = options.apiKey ?? `local-${randomBytes(12).toString('hex')}`;
+    const api: LocalApi = await startLocalApi({ apiKey, stage: LOCAL_STAGE });
+    stops.push(() => api.close());
+
+    return {
+      apiUrl: api.url,
+      apiKey,
+      gatewayUrl: gateway.url,
+      internetProxyUrl: internet.url,
+      motoUrl: moto.url,
+      root,
+      stateMachineArn: PROVISION_STATE_MACHINE_ARN,
+      gateway,
+      instances,
+      stepFunctions,
+      faults,
+      moto,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+};

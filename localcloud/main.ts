@@ -1,0 +1,46 @@
+/**
+ * `localcloud/main.ts start`: runs the local cloud until told to stop.
+ *
+ * Prints exactly one JSON line on stdout once everything answers:
+ *   {"ready":true,"apiUrl":…,"apiKey":…,"gatewayUrl":…,"internetProxyUrl":…,"motoUrl":…,"stateMachineArn":…,"pid":…}
+ * Progress and diagnostics go to stderr. Stops (instances, uvicorns, moto, temp dir) on SIGINT, SIGTERM,
+ * or when stdin closes (the parent went away), then exits 0.
+ *
+ * Run it with the project's Node 22: `npm run localcloud` or
+ * `node --import tsx --import ./localcloud/text-loader.mjs localcloud/main.ts start`.
+ */
+import { startLocalCloud } from './index';
+
+const usage = 'usage: localcloud/main.ts start [--keep-stdin-open]';
+
+const main = async (args: string[]): Promise<void> => {
+  if (args[0] !== 'start') {
+    process.stderr.write(`${usage}\n`);
+    process.exit(2);
+  }
+  const cloud = await startLocalCloud({ log: (line) => process.stderr.write(`[localcloud] ${line}\n`) });
+  let stopping = false;
+  const shutdown = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`[localcloud] stopping (${why})\n`);
+    await cloud.stop();
+    process.stderr.write('[localcloud] stopped\n');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  if (!args.includes('--keep-stdin-open')) {
+    process.stdin.on('end', () => void shutdown('stdin closed'));
+    process.stdin.resume();
+  }
+  const { apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, root } = cloud;
+  process.stdout.write(
+    `${JSON.stringify({ ready: true, apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, root, pid: process.pid })}\n`,
+  );
+};
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  process.stderr.write(`[localcloud] failed to start: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});
