@@ -20,7 +20,8 @@
  * Time scale: a Wait state's `Seconds` becomes Seconds × 1000 × timeScale ms (waitTimeOverrides). Retry
  * intervals are scaled in the runtime copy of the definition (IntervalSeconds and MaxDelaySeconds ×
  * timeScale), so the engine still computes IntervalSeconds × BackoffRate^n, the cap and the FULL jitter:
- * its retryIntervalOverrides would flatten them into one constant per retrier. TimeoutSeconds (task and
+ * its retryIntervalOverrides would flatten them into one constant per retrier. Polling loops' `maxAttempts`
+ * are divided by timeScale, so a loop still allows the same real time. TimeoutSeconds (task and
  * execution) are not scaled: they bound real work.
  *
  * Not implemented: every other action (state machine CRUD, task tokens, redrive, sync/EXPRESS
@@ -137,14 +138,23 @@ const allStates = (definition: { States: Record<string, AslState> }): [string, A
     return [[name, state] as [string, AslState], ...nested.flatMap(allStates)];
   });
 
-/** The runtime copy: retry intervals and their caps × timeScale; nothing else changes. */
-const scaleRetries = (definition: Asl, timeScale: number): Asl => {
+/**
+ * The runtime copy: retry intervals and their caps × timeScale, and the polling loops' bounds (a
+ * Task's constant `maxAttempts` parameter) ÷ timeScale. Polling faster must not shorten the time a
+ * loop allows: the install's 90 polls × 10 s are 15 minutes of real work (pip on a busy machine), and
+ * stay 15 minutes when each poll waits 0.5 s. Nothing else changes.
+ */
+export const scaleRetries = (definition: Asl, timeScale: number): Asl => {
   const copy = structuredClone(definition);
   for (const [, state] of allStates(copy)) {
     for (const retrier of (state.Retry as Record<string, number>[] | undefined) ?? []) {
       retrier.IntervalSeconds = (retrier.IntervalSeconds ?? 1) * timeScale;
       // A cap of 0 means no cap to the engine; with timeScale 0 every interval is 0 anyway.
       if (retrier.MaxDelaySeconds !== undefined) retrier.MaxDelaySeconds *= timeScale;
+    }
+    const parameters = state.Parameters as Record<string, unknown> | undefined;
+    if (timeScale > 0 && typeof parameters?.maxAttempts === 'number') {
+      parameters.maxAttempts = Math.ceil(parameters.maxAttempts / timeScale);
     }
   }
   return copy;

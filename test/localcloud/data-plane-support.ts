@@ -18,7 +18,8 @@ import {
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { startGateway, type Gateway } from '../../localcloud/gateway';
 import { LocalInstances, type LocalInstancesOptions } from '../../localcloud/instances';
-import { startMoto, type Moto } from '../../localcloud/moto';
+import type { Moto } from '../../localcloud/moto';
+import { startTestMoto } from './support';
 
 export const REGION = 'ap-northeast-2';
 const credentials = { accessKeyId: 'testing', secretAccessKey: 'testing' };
@@ -48,7 +49,7 @@ export interface DataPlane {
 }
 
 export const startDataPlane = async (options: Partial<LocalInstancesOptions> = {}): Promise<DataPlane> => {
-  const moto = await startMoto({ python: 'python3' });
+  const moto = await startTestMoto();
   const motoEc2 = ec2At(moto.url);
   const { amiId } = await moto.setup({ instanceProfileName: 'hello-fleet-test-instance' });
   const root = mkdtempSync(join(tmpdir(), 'hello-fleet-dataplane-'));

@@ -20,7 +20,7 @@ import { ServerNotFoundError } from '../../shared/errors';
 import { describeServer, executionArnFor, startProvisioning } from '../../shared/executions';
 import type { ServerSpec } from '../../shared/types';
 import { type Asl, type LocalHandler, loadAsl } from '../../localcloud/handlers';
-import { LocalStepFunctions, timeScaleFromEnv } from '../../localcloud/stepfunctions';
+import { LocalStepFunctions, scaleRetries, timeScaleFromEnv } from '../../localcloud/stepfunctions';
 import { eventually, type Facade, Gate, machineArn, namedError, provisionStubs, startFacade } from './sfn-support';
 
 const GREETER = machineArn('greeter');
@@ -544,5 +544,24 @@ describe("the API's own Step Functions calls (shared/executions.ts) against the 
     // Assess
     expect(stopped).toMatchObject({ status: 'FAILED', step: 'StartUvicorn', error: 'ABORTED', rolledBack: false });
     expect(unknown).toBeInstanceOf(ServerNotFoundError);
+  });
+});
+
+describe('the runtime copy of a definition', () => {
+  it('polls faster but keeps each polling loop’s real time budget', () => {
+    // Prepare
+    const asl = loadAsl('provision.asl.json');
+    const install = asl.States.CheckInstall as unknown as { Parameters: { maxAttempts: number } };
+    const wait = asl.States.WaitForInstall as unknown as { Seconds: number };
+
+    // Act
+    const scaled = scaleRetries(asl, 0.05);
+
+    // Assess
+    const scaledInstall = scaled.States.CheckInstall as unknown as { Parameters: { maxAttempts: number } };
+    expect(scaledInstall.Parameters.maxAttempts).toBe(install.Parameters.maxAttempts * 20);
+    expect(scaledInstall.Parameters.maxAttempts * wait.Seconds * 0.05).toBeCloseTo(install.Parameters.maxAttempts * wait.Seconds);
+    // The definition itself is untouched.
+    expect(install.Parameters.maxAttempts).toBe(90);
   });
 });

@@ -1,0 +1,107 @@
+/**
+ * End-to-end test support: the whole local cloud (localcloud/index.ts) in this process, driven over
+ * HTTP the way a user drives the product: POST /servers, GET /servers/{id}, then the app's URL
+ * through the local internet proxy. Resources are checked in moto directly, by their tags.
+ */
+import { request } from 'node:http';
+import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { type LocalCloud, LOCAL_REGION, LOCAL_STAGE, startLocalCloud } from '../../localcloud/index';
+import { keyParameterName } from '../../shared/names';
+import { TAG } from '../../shared/tags';
+
+export type Json = Record<string, unknown>;
+
+export const startCloud = (): Promise<LocalCloud> => startLocalCloud({ timeScale: 0.05 });
+
+export const api = async (cloud: LocalCloud, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const response = await fetch(`${cloud.apiUrl}${path}`, {
+    method,
+    headers: { 'x-api-key': cloud.apiKey, 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Json };
+};
+
+/** POST /servers with an Idempotency-Key; expects 202 or 200 and returns the body. */
+export const provision = async (cloud: LocalCloud, key: string, body: Json = {}): Promise<Json> => {
+  const reply = await api(cloud, 'POST', '/servers', body, { 'Idempotency-Key': key });
+  if (reply.status !== 202 && reply.status !== 200) throw new Error(`POST /servers: ${reply.status} ${JSON.stringify(reply.body)}`);
+  return reply.body;
+};
+
+const FINAL = new Set(['READY', 'FAILED']);
+
+/** Polls GET /servers/{id} until READY or FAILED (bounded). */
+export const waitForServer = async (cloud: LocalCloud, serverId: string, timeoutMs = 240_000): Promise<Json> => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await api(cloud, 'GET', `/servers/${serverId}`);
+    if (FINAL.has(String(body.status))) return body;
+    if (Date.now() > deadline) throw new Error(`server ${serverId} still ${String(body.status)} at ${String(body.step)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+};
+
+/**
+ * GET through the local internet proxy, as a browser out there would; 'refused' when the connection
+ * is refused (the proxy closes it: no instance there, or no ingress rule).
+ */
+export const browse = (cloud: LocalCloud, url: string): Promise<{ status: number; body: string } | 'refused'> =>
+  new Promise((resolve) => {
+    const proxy = new URL(cloud.internetProxyUrl);
+    const req = request({ host: proxy.hostname, port: proxy.port, path: url, headers: { host: new URL(url).host }, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk) => (body += chunk)).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve('refused'));
+    req.end();
+  });
+
+const motoClients = (cloud: LocalCloud) => {
+  const config = { endpoint: cloud.motoUrl, region: LOCAL_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+  return { ec2: new EC2Client(config), ssm: new SSMClient(config) };
+};
+
+/** Everything in moto still tagged for this server (terminated instances excepted), as `kind:id`. */
+export const leftovers = async (cloud: LocalCloud, serverId: string): Promise<string[]> => {
+  const { ec2, ssm } = motoClients(cloud);
+  const filters = [{ Name: `tag:${TAG.serverId}`, Values: [serverId] }];
+  const [instances, groups, keys] = await Promise.all([
+    ec2.send(new DescribeInstancesCommand({ Filters: filters })),
+    ec2.send(new DescribeSecurityGroupsCommand({ Filters: filters })),
+    ec2.send(new DescribeKeyPairsCommand({ Filters: filters })),
+  ]);
+  const parameter = await ssm
+    .send(new GetParameterCommand({ Name: keyParameterName(LOCAL_STAGE, serverId) }))
+    .then(() => [`parameter:${keyParameterName(LOCAL_STAGE, serverId)}`])
+    .catch((error: Error) => {
+      if (error.name === 'ParameterNotFound') return [];
+      throw error;
+    });
+  return [
+    ...(instances.Reservations ?? [])
+      .flatMap((r) => r.Instances ?? [])
+      .filter((i) => i.State?.Name !== 'terminated')
+      .map((i) => `instance:${i.InstanceId}`),
+    ...(groups.SecurityGroups ?? []).map((g) => `security-group:${g.GroupId}`),
+    ...(keys.KeyPairs ?? []).map((k) => `key-pair:${k.KeyName}`),
+    ...parameter,
+  ];
+};
+
+/** The instances of a server in moto (any state). */
+export const instancesOf = async (cloud: LocalCloud, serverId: string) => {
+  const { ec2 } = motoClients(cloud);
+  const reply = await ec2.send(new DescribeInstancesCommand({ Filters: [{ Name: `tag:${TAG.serverId}`, Values: [serverId] }] }));
+  return (reply.Reservations ?? []).flatMap((r) => r.Instances ?? []);
+};
+
+export const securityGroupOf = async (cloud: LocalCloud, groupId: string) => {
+  const { ec2 } = motoClients(cloud);
+  const reply = await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [groupId] }));
+  return reply.SecurityGroups?.[0];
+};
+
+export { motoClients };
