@@ -6,6 +6,8 @@ export const TAG = {
   stage: 'hello-fleet:stage',
   serverId: 'hello-fleet:server-id',
   expiresAt: 'hello-fleet:expires-at',
+  /** When the request was accepted: the reaper's grace period for half-provisioned leftovers starts here. */
+  createdAt: 'hello-fleet:created-at',
   owner: 'hello-fleet:owner',
   course: 'hello-fleet:course',
 } as const;
@@ -23,6 +25,7 @@ export const serverTags = (stage: string, server: ServerSpec): Tag[] => {
     { Key: TAG.stage, Value: stage },
     { Key: TAG.serverId, Value: server.serverId },
     { Key: TAG.expiresAt, Value: server.expiresAt },
+    { Key: TAG.createdAt, Value: server.createdAt },
   ];
   if (server.owner !== undefined) tags.push({ Key: TAG.owner, Value: server.owner });
   if (server.course !== undefined) tags.push({ Key: TAG.course, Value: server.course });
