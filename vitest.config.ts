@@ -19,6 +19,8 @@ export default defineConfig({
     setupFiles: ['test/setup.ts'],
     // Unit and workflow tests never touch the network; nothing here should wait long.
     testTimeout: 20_000,
+    // Starting and stopping the local cloud (moto, twenty uvicorns) takes seconds, more on a loaded machine.
+    hookTimeout: 120_000,
     env: {
       STAGE: 'test',
       AWS_REGION: 'ap-northeast-2',
