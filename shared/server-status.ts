@@ -3,7 +3,9 @@ import type { ProvisionOutput } from './types';
 
 /**
  * What GET /servers/{serverId} says, computed from DescribeExecution (and, while the execution is open,
- * a page of its newest history events). Pure: the state names below are statemachine/provision.asl.json's.
+ * a page of its newest history events). Pure: the state names below are statemachine/provision.asl.json's
+ * and, for teardownStatus at the end, statemachine/teardown.asl.json's. When a server has a teardown
+ * execution, its status wins over the provision execution's.
  */
 
 /** The happy path, in order: the only step names the API ever reports for a provisioning server. */
@@ -60,6 +62,10 @@ export const mainStepOf = (stateName: string): MainStep | undefined =>
 export const isRollbackState = (stateName: string): boolean =>
   ROLLBACK_STATES.has(stateName) || /Failed$|^Roll ?[Bb]ack/.test(stateName);
 
+/** Why a teardown runs: DELETE /servers/{serverId}, the server's expiry, or the reaper's orphan sweep. */
+export const TEARDOWN_REASONS = ['request', 'expired', 'orphan'] as const;
+export type TeardownReason = (typeof TEARDOWN_REASONS)[number];
+
 export type ServerStatus =
   | { serverId: string; status: 'PROVISIONING'; step: string | null; startedAt: string }
   | { serverId: string; status: 'ROLLING_BACK'; step: string; failedStep: MainStep | null; startedAt: string }
@@ -75,6 +81,24 @@ export type ServerStatus =
       /** Why the rollback could not finish (the reaper removes the rest later). */
       rollbackError?: string;
       startedAt: string;
+    }
+  | TeardownStatus;
+
+/**
+ * A server whose teardown execution exists (it wins over the provision execution). `startedAt` is when
+ * the teardown started; `reason` comes from its input (null when unreadable).
+ */
+export type TeardownStatus =
+  | { serverId: string; status: 'TEARING_DOWN'; step: string | null; reason: TeardownReason | null; startedAt: string }
+  | { serverId: string; status: 'TERMINATED'; reason: TeardownReason | null; startedAt: string; terminatedAt: string }
+  | {
+      serverId: string;
+      status: 'TEARDOWN_FAILED';
+      error: string;
+      cause: string;
+      reason: TeardownReason | null;
+      startedAt: string;
+      stoppedAt: string;
     };
 
 /** The coarse status of an execution, when the history is not worth reading (POST's replay answer). */
@@ -229,6 +253,73 @@ export const serverStatus = (
     default: {
       const failure = parseFailureCause(execution.cause);
       return { serverId, status: 'FAILED', error: execution.error ?? 'ProvisioningFailed', ...failure, startedAt };
+    }
+  }
+};
+
+// ---------------------------------------------------------------- teardown (statemachine/teardown.asl.json)
+
+/** Teardown polling and bookkeeping states, reported as the step they serve. */
+const TEARDOWN_HELPERS: Record<string, string> = {
+  WasProvisioningStopped: 'StartTeardown',
+  IsInstanceTerminated: 'TerminateInstance',
+  WaitForTermination: 'TerminateInstance',
+  IsTeardownComplete: 'DeleteKeyParameter',
+  TeardownIncomplete: 'DeleteKeyParameter',
+};
+
+/** The teardown step an open teardown execution is at: the newest state entered, helpers as the step they serve. */
+export const currentTeardownStep = (events: readonly HistoryEvent[]): string | null => {
+  const newest = enteredStates(events)[0];
+  return newest === undefined ? null : (TEARDOWN_HELPERS[newest] ?? newest);
+};
+
+/** The `reason` of a teardown execution's input; null when the input is absent, not JSON or says something else. */
+export const teardownReasonOf = (input: string | undefined): TeardownReason | null => {
+  try {
+    const reason: unknown = (JSON.parse(input ?? 'null') as { reason?: unknown } | null)?.reason;
+    return (TEARDOWN_REASONS as readonly unknown[]).includes(reason) ? (reason as TeardownReason) : null;
+  } catch {
+    return null;
+  }
+};
+
+const TEARDOWN_INCOMPLETE = 'teardown incomplete: ';
+
+/**
+ * The API's view of a server whose teardown execution exists.
+ *
+ * - RUNNING: TEARING_DOWN at the current teardown step (needs a page of the history, newest first).
+ * - SUCCEEDED: TERMINATED; terminatedAt is the stop date.
+ * - FAILED, TIMED_OUT, ABORTED (and PENDING_REDRIVE): TEARDOWN_FAILED with the error and a readable cause
+ *   (the TeardownFailed state's `teardown incomplete: <cause>` without its prefix, a Lambda error's
+ *   message without its trace).
+ */
+export const teardownStatus = (
+  serverId: string,
+  execution: Pick<DescribeExecutionOutput, 'status' | 'startDate' | 'stopDate' | 'input' | 'error' | 'cause'>,
+  events: readonly HistoryEvent[] = [],
+): TeardownStatus => {
+  const startedAt = iso(execution.startDate);
+  const reason = teardownReasonOf(execution.input);
+  switch (execution.status) {
+    case 'RUNNING':
+      return { serverId, status: 'TEARING_DOWN', step: currentTeardownStep(events), reason, startedAt };
+    case 'SUCCEEDED':
+      return { serverId, status: 'TERMINATED', reason, startedAt, terminatedAt: iso(execution.stopDate) };
+    default: {
+      const text = execution.cause ?? '';
+      const unprefixed = text.startsWith(TEARDOWN_INCOMPLETE) ? text.slice(TEARDOWN_INCOMPLETE.length) : text;
+      const what = execution.status === 'TIMED_OUT' ? 'timed out' : execution.status === 'ABORTED' ? 'was aborted' : 'failed';
+      return {
+        serverId,
+        status: 'TEARDOWN_FAILED',
+        error: execution.error ?? execution.status ?? 'TeardownFailed',
+        cause: unprefixed === '' ? `The teardown ${what} before it finished.` : readableCause(unprefixed),
+        reason,
+        startedAt,
+        stoppedAt: iso(execution.stopDate),
+      };
     }
   }
 };

@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyResult } from 'aws-lambda';
 import { sfnClient } from '../../shared/clients/sfn';
 import { requireEnv, stageFromEnv } from '../../shared/config';
-import { startProvisioning } from '../../shared/executions';
+import { type ProvisioningStarted, startProvisioning } from '../../shared/executions';
 import { absoluteUrl, httpErrorHandler, json, jsonBodyParser, type JsonEvent, requestLogging } from '../../shared/http';
 import { logger } from '../../shared/logger';
 import { serverIdFor } from '../../shared/server-id';
@@ -10,11 +10,12 @@ import { idempotencyKeyOf, toServerSpec, validateServerRequest } from '../../sha
 
 const stage = stageFromEnv();
 const stateMachineArn = requireEnv('STATE_MACHINE_ARN');
+const teardownStateMachineArn = requireEnv('TEARDOWN_STATE_MACHINE_ARN');
 
 export interface CreateServerResponse {
   serverId: string;
   executionArn: string;
-  status: 'PROVISIONING' | 'READY' | 'FAILED';
+  status: ProvisioningStarted['status'];
   statusUrl: string;
 }
 
@@ -30,7 +31,8 @@ export interface CreateServerResponse {
  * hits ExecutionAlreadyExists and is answered with the existing server.
  *
  * Output: 202 `{ serverId, executionArn, status: "PROVISIONING", statusUrl }` with a Location header;
- * 200 with the same shape (and the execution's coarse status) for a replay.
+ * 200 with the same shape for a replay, with the server's coarse status (TEARING_DOWN, TERMINATED or
+ * TEARDOWN_FAILED once it has been deleted: a server id is used once).
  * Errors: 400 ValidationError naming the field (nothing started); 413 body too large; 503 with
  * Retry-After when Step Functions throttles; 500 with a generic message for anything else.
  */
@@ -39,7 +41,7 @@ export const lambdaHandler = async (event: JsonEvent): Promise<APIGatewayProxyRe
   const serverId = serverIdFor(stage, idempotencyKeyOf(event.headers, event.multiValueHeaders), request);
   logger.appendKeys({ serverId });
   const server = toServerSpec(request, serverId, new Date());
-  const { executionArn, status, created } = await startProvisioning(sfnClient, stateMachineArn, server);
+  const { executionArn, status, created } = await startProvisioning(sfnClient, stateMachineArn, server, teardownStateMachineArn);
   logger.info(created ? 'provisioning started' : 'provisioning already started', { status });
   const statusUrl = absoluteUrl(event, `/servers/${serverId}`);
   const body: CreateServerResponse = { serverId, executionArn, status, statusUrl };

@@ -6,6 +6,7 @@ import {
   catchersOf,
   cleanupStateNames,
   errorClasses,
+  expectedCatchResultPath,
   fileExists,
   functionKeyOf,
   functionLogicalId,
@@ -179,7 +180,7 @@ describe('the ASL files and shared/errors.ts', () => {
   });
 
   it.each(aslFiles.map((asl) => [asl.path, asl] as const))(
-    'catches every failure of every Task in %s, with a Comment, keeping the input for the rollback',
+    'catches every failure of every Task in %s, with a Comment, keeping the input for the cleanup',
     (_path, asl) => {
       // Prepare
       const cleanup = cleanupStateNames(asl.definition);
@@ -187,7 +188,7 @@ describe('the ASL files and shared/errors.ts', () => {
         // Act
         const catchers = catchersOf(state);
         // Assess
-        const resultPath = cleanup.has(stateName) ? '$.rollbackError' : '$.error';
+        const resultPath = expectedCatchResultPath(asl, stateName, cleanup);
         expect(catchers.length, `Task ${stateName} has no Catch`).toBeGreaterThan(0);
         for (const catcher of catchers) {
           expect(catcher.Comment?.trim(), `a Catch of ${stateName} has no Comment`).toBeTruthy();
@@ -206,5 +207,77 @@ describe('asl-validator', () => {
     // Assess
     expect(errors).toEqual([]);
     expect(isValid).toBe(true);
+  });
+});
+
+describe('the teardown and the provision rollback', () => {
+  const byPath = (path: string) => aslFiles.find((asl) => asl.path === path)?.definition;
+  const provision = byPath('statemachine/provision.asl.json');
+  const teardown = byPath('statemachine/teardown.asl.json');
+  const CLEANUP_STEPS = ['TerminateInstance', 'DeleteSecurityGroup', 'DeleteKeyPair', 'DeleteKeyParameter'];
+
+  it('finds both machines', () => {
+    // Assess
+    expect(provision).toBeDefined();
+    expect(teardown).toBeDefined();
+  });
+
+  it('has the teardown states the console shows, and no Task that is not a cleanup step', () => {
+    // Act
+    const names = Object.keys(teardown?.States ?? {});
+    const tasks = taskStates(teardown).map(([name]) => name);
+    // Assess
+    expect(teardown?.StartAt).toBe('StartTeardown');
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'StartTeardown',
+        'WasProvisioningStopped',
+        'WaitForInFlightSteps',
+        ...CLEANUP_STEPS,
+        'IsInstanceTerminated',
+        'WaitForTermination',
+        'IsTeardownComplete',
+        'TeardownComplete',
+        'TeardownIncomplete',
+        'TeardownFailed',
+      ]),
+    );
+    expect(tasks.sort()).toEqual([...CLEANUP_STEPS].sort());
+  });
+
+  it.each(CLEANUP_STEPS)('runs %s with the rollback\'s function, timeout and Retry blocks', (stateName) => {
+    // Prepare
+    const rollback = provision?.States[stateName];
+    // Act
+    const state = teardown?.States[stateName];
+    // Assess
+    expect(state?.Resource).toBe(rollback?.Resource);
+    expect(state?.TimeoutSeconds).toBe(rollback?.TimeoutSeconds);
+    expect(state?.Retry).toEqual(rollback?.Retry);
+    expect(state?.ResultPath).toBe(rollback?.ResultPath);
+  });
+
+  it('goes on with the same next cleanup step as the rollback when a step fails, skipping the group after a failed termination', () => {
+    for (const stateName of CLEANUP_STEPS) {
+      // Act
+      const next = catchersOf(teardown?.States[stateName] ?? {}).map((catcher) => catcher.Next);
+      const rollbackNext = catchersOf(provision?.States[stateName] ?? {}).map((catcher) => catcher.Next);
+      // Assess
+      const expected = rollbackNext.map((name) => (name === 'IsRollbackComplete' ? 'IsTeardownComplete' : name));
+      expect(next, stateName).toEqual(expected);
+    }
+    expect(catchersOf(teardown?.States.TerminateInstance ?? {}).map((catcher) => catcher.Next)).toEqual(['DeleteKeyPair']);
+  });
+
+  it('waits longer for in-flight provisioning steps than the longest of their Lambdas can run', () => {
+    // Prepare
+    const stepFunctions = taskStates(provision).map(([, state]) => functionKeyOf(taskFunctionPlaceholders(state)[0] ?? '') ?? '');
+    const longest = Math.max(...stepFunctions.map((key) => lambdaTimeout(serverless, key)));
+    expect(longest).toBeGreaterThan(0);
+    // Act
+    const wait = teardown?.States.WaitForInFlightSteps;
+    // Assess
+    expect(wait?.Type).toBe('Wait');
+    expect(wait?.Seconds as number).toBeGreaterThan(longest);
   });
 });

@@ -154,6 +154,21 @@ export const cleanupStateNames = (definition: unknown): Set<string> => {
   return seen;
 };
 
+/**
+ * Machines made only of cleanup steps (statemachine/teardown.asl.json): nothing runs before the cleanup,
+ * so every Task's Catch remembers the failure at this path and the cleanup goes on.
+ */
+export const CLEANUP_ONLY_MACHINES: Record<string, string> = {
+  'statemachine/teardown.asl.json': '$.teardownError',
+};
+
+/**
+ * Where a Task's Catch must put the error: `$.error` on the way forward (the input survives for the
+ * rollback), `$.rollbackError` in a rollback, the machine's own path in a cleanup-only machine.
+ */
+export const expectedCatchResultPath = (asl: AslFile, stateName: string, cleanup: Set<string>): string =>
+  CLEANUP_ONLY_MACHINES[asl.path] ?? (cleanup.has(stateName) ? '$.rollbackError' : '$.error');
+
 export const catchersOf = (state: State): Catcher[] =>
   Array.isArray(state.Catch) ? (state.Catch as unknown as Catcher[]) : [];
 export const retriersOf = (state: State): Retrier[] =>

@@ -28,12 +28,16 @@ export interface RunResult {
   events: EventLog[];
 }
 
-/** Runs the machine with zero waits and zero retry intervals; every Task must be bound. */
+/**
+ * Runs the machine with zero waits and zero retry intervals; every Task must be bound. `waitMs` gives
+ * chosen Wait states a real duration (ms), for a test that acts while the machine waits.
+ */
 export const runStateMachine = async (
   asl: Asl,
   handlers: Record<string, LocalHandler>,
   input: Json,
   executionName = 'test-execution',
+  waitMs: Record<string, number> = {},
 ): Promise<RunResult> => {
   const unbound = Object.entries(asl.States).filter(([name, s]) => s.Type === 'Task' && !handlers[name]);
   if (unbound.length > 0) throw new Error(`Task states without a local handler: ${unbound.map(([n]) => n).join(', ')}`);
@@ -42,7 +46,7 @@ export const runStateMachine = async (
   const deployed = deployDefinition(asl, { stage: 'test' });
   const machine = new StateMachine(deployed as never);
   const execution = machine.run(input, {
-    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: zero('Wait'), retryIntervalOverrides: zero() },
+    overrides: { taskResourceLocalHandlers: handlers, waitTimeOverrides: { ...zero('Wait'), ...waitMs }, retryIntervalOverrides: zero() },
     context: { Execution: { Id: `arn:aws:states:ap-northeast-2:123456789012:execution:test:${executionName}`, Name: executionName } } as never,
   });
   const events: EventLog[] = [];

@@ -4,8 +4,11 @@ import {
   coarseStatus,
   currentStep,
   parseFailureCause,
+  currentTeardownStep,
   parseProvisionOutput,
   serverStatus,
+  teardownReasonOf,
+  teardownStatus,
 } from '../../../shared/server-status';
 
 const SERVER_ID = 'hf-abcdefghijkl';
@@ -253,5 +256,104 @@ describe('shared/server-status serverStatus', () => {
     const statuses = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED', 'PENDING_REDRIVE'].map(coarseStatus);
     // Assess
     expect(statuses).toEqual(['PROVISIONING', 'READY', 'FAILED', 'FAILED', 'FAILED', 'FAILED']);
+  });
+});
+
+describe('shared/server-status teardown', () => {
+  const input = (reason: string, stoppedProvisioning = false) => JSON.stringify({ serverId: SERVER_ID, reason, stoppedProvisioning });
+
+  const steps: [events: [string, string][], step: string | null][] = [
+    [[['PassStateEntered', 'StartTeardown']], 'StartTeardown'],
+    [[['ChoiceStateEntered', 'WasProvisioningStopped']], 'StartTeardown'],
+    [[['WaitStateEntered', 'WaitForInFlightSteps']], 'WaitForInFlightSteps'],
+    [[['WaitStateEntered', 'WaitForTermination'], ['ChoiceStateEntered', 'IsInstanceTerminated']], 'TerminateInstance'],
+    [[['TaskStateEntered', 'DeleteSecurityGroup'], ['ChoiceStateEntered', 'IsInstanceTerminated']], 'DeleteSecurityGroup'],
+    [[['TaskStateEntered', 'DeleteKeyParameter'], ['TaskStateEntered', 'DeleteKeyPair']], 'DeleteKeyParameter'],
+    [[], null],
+  ];
+  it.each(steps)('reports the teardown history %j at step %s', (events, step) => {
+    // Act
+    const current = currentTeardownStep(historyOf(...events));
+    // Assess
+    expect(current).toBe(step);
+  });
+
+  it.each([
+    [input('request'), 'request'],
+    [input('expired'), 'expired'],
+    [input('orphan'), 'orphan'],
+    [input('because'), null],
+    ['not json', null],
+    [undefined, null],
+  ])('reads the reason of the input %s as %s', (text, reason) => {
+    // Act
+    const read = teardownReasonOf(text);
+    // Assess
+    expect(read).toBe(reason);
+  });
+
+  it('maps a RUNNING teardown to TEARING_DOWN at its step, with its reason and start', () => {
+    // Act
+    const status = teardownStatus(
+      SERVER_ID,
+      { status: 'RUNNING', startDate: stopDate, input: input('expired') },
+      historyOf(['TaskStateEntered', 'DeleteKeyPair']),
+    );
+    // Assess
+    expect(status).toEqual({
+      serverId: SERVER_ID,
+      status: 'TEARING_DOWN',
+      step: 'DeleteKeyPair',
+      reason: 'expired',
+      startedAt: '2025-03-01T10:06:30.000Z',
+    });
+  });
+
+  it('maps a SUCCEEDED teardown to TERMINATED at its stop date', () => {
+    // Act
+    const status = teardownStatus(SERVER_ID, { status: 'SUCCEEDED', startDate, stopDate, input: input('request') });
+    // Assess
+    expect(status).toEqual({
+      serverId: SERVER_ID,
+      status: 'TERMINATED',
+      reason: 'request',
+      startedAt: '2025-03-01T10:00:00.000Z',
+      terminatedAt: '2025-03-01T10:06:30.000Z',
+    });
+  });
+
+  it('maps a FAILED teardown to TEARDOWN_FAILED with the cleanup error and its message, without the prefix', () => {
+    // Prepare
+    const cause = `teardown incomplete: ${lambdaCause('WaitTimeoutError', 'TerminateInstance not done after 60 attempts')}`;
+    // Act
+    const status = teardownStatus(SERVER_ID, { status: 'FAILED', startDate, stopDate, input: input('orphan'), error: 'WaitTimeoutError', cause });
+    // Assess
+    expect(status).toEqual({
+      serverId: SERVER_ID,
+      status: 'TEARDOWN_FAILED',
+      error: 'WaitTimeoutError',
+      cause: 'TerminateInstance not done after 60 attempts',
+      reason: 'orphan',
+      startedAt: '2025-03-01T10:00:00.000Z',
+      stoppedAt: '2025-03-01T10:06:30.000Z',
+    });
+  });
+
+  it.each([
+    ['TIMED_OUT', 'timed out'],
+    ['ABORTED', 'was aborted'],
+  ] as const)('maps a %s teardown to TEARDOWN_FAILED with that status as its error', (executionStatus, what) => {
+    // Act
+    const status = teardownStatus(SERVER_ID, { status: executionStatus, startDate, stopDate });
+    // Assess
+    expect(status).toEqual({
+      serverId: SERVER_ID,
+      status: 'TEARDOWN_FAILED',
+      error: executionStatus,
+      cause: `The teardown ${what} before it finished.`,
+      reason: null,
+      startedAt: '2025-03-01T10:00:00.000Z',
+      stoppedAt: '2025-03-01T10:06:30.000Z',
+    });
   });
 });

@@ -1,6 +1,7 @@
 import {
   DescribeExecutionCommand,
   ExecutionAlreadyExists,
+  ExecutionDoesNotExist,
   SFNClient,
   SFNServiceException,
   StartExecutionCommand,
@@ -15,8 +16,16 @@ import { apiEvent, context } from './api-event';
 const STATE_MACHINE_ARN = vi.hoisted(() => {
   const arn = 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-test-provision';
   process.env.STATE_MACHINE_ARN = arn;
+  process.env.TEARDOWN_STATE_MACHINE_ARN = arn.replace('provision', 'teardown');
   return arn;
 });
+const teardownArnOf = (serverId: string) =>
+  `arn:aws:states:ap-northeast-2:123456789012:execution:hello-fleet-test-teardown:${serverId}`;
+const notTornDown = (input: { executionArn: string }) => {
+  if (input.executionArn.includes(':hello-fleet-test-teardown:')) {
+    throw new ExecutionDoesNotExist({ message: 'Execution Does Not Exist', $metadata: {} });
+  }
+};
 const { handler } = await import('../../../../functions/api/create-server');
 
 const sfnMock = mockClient(SFNClient);
@@ -278,11 +287,14 @@ describe('POST /servers (create-server)', () => {
       sfnMock
         .on(StartExecutionCommand)
         .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
-      sfnMock.on(DescribeExecutionCommand).resolves({
-        executionArn: executionArnOf(serverId),
-        stateMachineArn: STATE_MACHINE_ARN,
-        status: 'RUNNING',
-        startDate: new Date('2025-03-01T09:58:00.000Z'),
+      sfnMock.on(DescribeExecutionCommand).callsFake((input: { executionArn: string }) => {
+        notTornDown(input);
+        return {
+          executionArn: executionArnOf(serverId),
+          stateMachineArn: STATE_MACHINE_ARN,
+          status: 'RUNNING',
+          startDate: new Date('2025-03-01T09:58:00.000Z'),
+        };
       });
       // Act
       const response = await post('{}', { 'Idempotency-Key': 'lesson-1' });
@@ -302,16 +314,34 @@ describe('POST /servers (create-server)', () => {
       sfnMock
         .on(StartExecutionCommand)
         .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
-      sfnMock.on(DescribeExecutionCommand).callsFake((input: { executionArn: string }) => ({
-        executionArn: input.executionArn,
-        status: 'FAILED',
-        startDate: NOW,
-      }));
+      sfnMock.on(DescribeExecutionCommand).callsFake((input: { executionArn: string }) => {
+        notTornDown(input);
+        return { executionArn: input.executionArn, status: 'FAILED', startDate: NOW };
+      });
       // Act
       const response = await post('{}');
       // Assess
       expect(response.statusCode).toBe(200);
       expect(bodyOf(response).status).toBe('FAILED');
+    });
+
+    it('reports a replayed POST of a server deleted since as its teardown says, never as READY', async () => {
+      // Prepare
+      const serverId = serverIdFor('test', 'lesson-2', validateServerRequest({}));
+      sfnMock
+        .on(StartExecutionCommand)
+        .rejects(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
+      sfnMock.on(DescribeExecutionCommand).callsFake((input: { executionArn: string }) => ({
+        executionArn: input.executionArn,
+        status: 'SUCCEEDED',
+        startDate: NOW,
+      }));
+      // Act
+      const response = await post('{}', { 'Idempotency-Key': 'lesson-2' });
+      // Assess
+      expect(response.statusCode).toBe(200);
+      expect(bodyOf(response).status).toBe('TERMINATED');
+      expect(sfnMock).toHaveReceivedCommandWith(DescribeExecutionCommand, { executionArn: teardownArnOf(serverId) });
     });
   });
 

@@ -12,12 +12,15 @@ import { apiEvent, context } from './api-event';
 
 vi.hoisted(() => {
   process.env.STATE_MACHINE_ARN = 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-test-provision';
+  process.env.TEARDOWN_STATE_MACHINE_ARN = 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-test-teardown';
 });
 const { handler } = await import('../../../../functions/api/get-server');
 
 const sfnMock = mockClient(SFNClient);
 const SERVER_ID = 'hf-abcdefghijk2';
 const EXECUTION_ARN = `arn:aws:states:ap-northeast-2:123456789012:execution:hello-fleet-test-provision:${SERVER_ID}`;
+const TEARDOWN_ARN = `arn:aws:states:ap-northeast-2:123456789012:execution:hello-fleet-test-teardown:${SERVER_ID}`;
+const doesNotExist = (arn: string) => new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${arn}'`, $metadata: {} });
 const startDate = new Date('2025-03-01T10:00:00.000Z');
 const stopDate = new Date('2025-03-01T10:07:00.000Z');
 
@@ -55,11 +58,13 @@ const OUTPUT = {
 describe('GET /servers/{serverId} (get-server)', () => {
   beforeEach(() => {
     sfnMock.reset();
+    // No teardown unless a test says otherwise: the provision execution is the status.
+    sfnMock.on(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN }).rejects(doesNotExist(TEARDOWN_ARN));
   });
 
   it('reports a running execution as PROVISIONING at its current main step', async () => {
     // Prepare
-    sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
     sfnMock.on(GetExecutionHistoryCommand).resolves({
       events: [
         entered(42, 'WaitStateEntered', 'WaitForInstall'),
@@ -88,7 +93,7 @@ describe('GET /servers/{serverId} (get-server)', () => {
 
   it('reports a running rollback as ROLLING_BACK with the step that failed', async () => {
     // Prepare
-    sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
     sfnMock.on(GetExecutionHistoryCommand).resolves({
       events: [
         entered(60, 'TaskStateEntered', 'DeleteSecurityGroup'),
@@ -112,7 +117,7 @@ describe('GET /servers/{serverId} (get-server)', () => {
 
   it('reports a succeeded execution as READY with its output, without reading the history', async () => {
     // Prepare
-    sfnMock.on(DescribeExecutionCommand).resolves({
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({
       executionArn: EXECUTION_ARN,
       status: 'SUCCEEDED',
       startDate,
@@ -139,7 +144,7 @@ describe('GET /servers/{serverId} (get-server)', () => {
       errorMessage: 'pip install fastapi failed: No space left on device',
       trace: ['CommandFailedError: ...', '    at /var/task/get-command-status.mjs:10:3'],
     });
-    sfnMock.on(DescribeExecutionCommand).resolves({
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({
       executionArn: EXECUTION_ARN,
       status: 'FAILED',
       startDate,
@@ -165,7 +170,7 @@ describe('GET /servers/{serverId} (get-server)', () => {
 
   it.each(['TIMED_OUT', 'ABORTED'] as const)('reports a %s execution as FAILED with that error', async (status) => {
     // Prepare
-    sfnMock.on(DescribeExecutionCommand).resolves({ executionArn: EXECUTION_ARN, status, startDate, stopDate });
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status, startDate, stopDate });
     sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [entered(12, 'TaskStateEntered', 'WaitUntilRunning')] });
     // Act
     const response = await get();
@@ -179,16 +184,101 @@ describe('GET /servers/{serverId} (get-server)', () => {
     });
   });
 
-  it('answers 404 when no execution has that name', async () => {
+  it('answers 404 when neither machine has an execution of that name', async () => {
     // Prepare
-    sfnMock
-      .on(DescribeExecutionCommand)
-      .rejects(new ExecutionDoesNotExist({ message: `Execution Does Not Exist: '${EXECUTION_ARN}'`, $metadata: {} }));
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).rejects(doesNotExist(EXECUTION_ARN));
     // Act
     const response = await get();
     // Assess
     expect(response.statusCode).toBe(404);
     expect(bodyOf(response)).toEqual({ error: 'ServerNotFoundError', message: `no server ${SERVER_ID}` });
+    expect(sfnMock).toHaveReceivedCommandWith(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN });
+  });
+
+  it('reports a running teardown as TEARING_DOWN at its step, whatever the provision execution says', async () => {
+    // Prepare
+    sfnMock
+      .on(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN })
+      .resolves({ executionArn: TEARDOWN_ARN, status: 'RUNNING', startDate: stopDate, input: '{"serverId":"x","reason":"request","stoppedProvisioning":false}' });
+    sfnMock
+      .on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN })
+      .resolves({ executionArn: EXECUTION_ARN, status: 'SUCCEEDED', startDate, stopDate, output: JSON.stringify(OUTPUT) });
+    sfnMock.on(GetExecutionHistoryCommand, { executionArn: TEARDOWN_ARN }).resolves({
+      events: [entered(9, 'WaitStateEntered', 'WaitForTermination'), entered(5, 'TaskStateEntered', 'TerminateInstance')],
+    });
+    // Act
+    const response = await get();
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(bodyOf(response)).toEqual({
+      serverId: SERVER_ID,
+      status: 'TEARING_DOWN',
+      step: 'TerminateInstance',
+      reason: 'request',
+      startedAt: '2025-03-01T10:07:00.000Z',
+    });
+    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, {
+      executionArn: TEARDOWN_ARN,
+      reverseOrder: true,
+      includeExecutionData: false,
+    });
+  });
+
+  it('reports a succeeded teardown as TERMINATED, even when the provision execution is long gone', async () => {
+    // Prepare
+    const terminatedAt = new Date('2025-03-01T14:01:00.000Z');
+    sfnMock.on(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN }).resolves({
+      executionArn: TEARDOWN_ARN,
+      status: 'SUCCEEDED',
+      startDate: stopDate,
+      stopDate: terminatedAt,
+      input: '{"serverId":"x","reason":"expired","stoppedProvisioning":false}',
+    });
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).rejects(doesNotExist(EXECUTION_ARN));
+    // Act
+    const response = await get();
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(bodyOf(response)).toEqual({
+      serverId: SERVER_ID,
+      status: 'TERMINATED',
+      reason: 'expired',
+      startedAt: '2025-03-01T10:07:00.000Z',
+      terminatedAt: '2025-03-01T14:01:00.000Z',
+    });
+    expect(sfnMock).not.toHaveReceivedCommand(GetExecutionHistoryCommand);
+  });
+
+  it('reports a failed teardown as TEARDOWN_FAILED with the cleanup error, without its trace', async () => {
+    // Prepare
+    const lambdaCause = JSON.stringify({
+      errorType: 'UnauthorizedOperation',
+      errorMessage: 'You are not authorized to perform this operation.',
+      trace: ['UnauthorizedOperation: ...', '    at /var/task/delete-key-pair.mjs:1:2'],
+    });
+    sfnMock.on(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN }).resolves({
+      executionArn: TEARDOWN_ARN,
+      status: 'FAILED',
+      startDate: stopDate,
+      stopDate,
+      input: '{"serverId":"x","reason":"request","stoppedProvisioning":true}',
+      error: 'UnauthorizedOperation',
+      cause: `teardown incomplete: ${lambdaCause}`,
+    });
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ status: 'ABORTED', startDate, stopDate });
+    // Act
+    const response = await get();
+    // Assess
+    expect(bodyOf(response)).toEqual({
+      serverId: SERVER_ID,
+      status: 'TEARDOWN_FAILED',
+      error: 'UnauthorizedOperation',
+      cause: 'You are not authorized to perform this operation.',
+      reason: 'request',
+      startedAt: '2025-03-01T10:07:00.000Z',
+      stoppedAt: '2025-03-01T10:07:00.000Z',
+    });
+    expect(response.body).not.toContain('/var/task');
   });
 
   it.each([
@@ -208,7 +298,7 @@ describe('GET /servers/{serverId} (get-server)', () => {
 
   it('answers 503 with Retry-After when Step Functions throttles', async () => {
     // Prepare
-    sfnMock.on(DescribeExecutionCommand).rejects(
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).rejects(
       new SFNServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: {}, message: 'Rate exceeded' }),
     );
     // Act
@@ -221,7 +311,7 @@ describe('GET /servers/{serverId} (get-server)', () => {
   it('answers 500 without details when a succeeded execution has a broken output', async () => {
     // Prepare
     sfnMock
-      .on(DescribeExecutionCommand)
+      .on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN })
       .resolves({ executionArn: EXECUTION_ARN, status: 'SUCCEEDED', startDate, stopDate, output: '{"serverId":1}' });
     // Act
     const response = await get();
