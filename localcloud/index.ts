@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { startLocalApi, type LocalApi } from './api';
+import { localReaper, type Reap, startControlServer } from './control';
 import { FaultRegistry } from './faults';
 import { startGateway, type Gateway, type Interceptor } from './gateway';
 import { bindTaskHandlers, loadAsl } from './handlers';
@@ -25,6 +26,7 @@ export const LOCAL_REGION = 'ap-northeast-2';
 export const LOCAL_ACCOUNT = '123456789012';
 export const INSTANCE_PROFILE_NAME = 'hello-fleet-local-instance';
 export const PROVISION_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:hello-fleet-${LOCAL_STAGE}-provision`;
+export const TEARDOWN_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:hello-fleet-${LOCAL_STAGE}-teardown`;
 
 export interface LocalCloudOptions {
   /** Where instance directories go; default a new temp dir, removed by stop(). */
@@ -47,6 +49,12 @@ export interface LocalCloud {
   motoUrl: string;
   root: string;
   stateMachineArn: string;
+  /** The teardown workflow (DELETE /servers/{serverId}, the reaper). */
+  teardownStateMachineArn: string;
+  /** The control server: `POST <controlUrl>/reap[?dryRun=1][&now=<ISO>]` runs one reaper sweep (localcloud/control.ts). */
+  controlUrl: string;
+  /** One reaper sweep in this process, as the control server runs it. */
+  reap: Reap;
   gateway: Gateway;
   instances: LocalInstances;
   stepFunctions: LocalStepFunctions;
@@ -68,6 +76,7 @@ const handlerEnvironment = (urls: { gateway: string; internet: string }, amiId: 
   AMI_ID: amiId,
   HEALTH_CHECK_PROXY_URL: urls.internet,
   STATE_MACHINE_ARN: PROVISION_STATE_MACHINE_ARN,
+  TEARDOWN_STATE_MACHINE_ARN,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
   LOG_DESTINATION: 'stderr',
 });
@@ -116,9 +125,11 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
 
     Object.assign(process.env, handlerEnvironment({ gateway: gateway.url, internet: internet.url }, amiId));
     const asl = loadAsl('provision.asl.json');
+    const teardownAsl = loadAsl('teardown.asl.json');
     const stepFunctions = new LocalStepFunctions({
-      definitions: { [PROVISION_STATE_MACHINE_ARN]: asl },
-      handlers: await bindTaskHandlers(asl, { stage: LOCAL_STAGE }),
+      definitions: { [PROVISION_STATE_MACHINE_ARN]: asl, [TEARDOWN_STATE_MACHINE_ARN]: teardownAsl },
+      // Handlers are keyed by state name; the teardown's Task states are the rollback's, bound to the same functions.
+      handlers: { ...(await bindTaskHandlers(asl, { stage: LOCAL_STAGE })), ...(await bindTaskHandlers(teardownAsl, { stage: LOCAL_STAGE })) },
       timeScale,
       stage: LOCAL_STAGE,
     });
@@ -128,6 +139,9 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
     const apiKey = options.apiKey ?? `local-${randomBytes(12).toString('hex')}`;
     const api: LocalApi = await startLocalApi({ apiKey, stage: LOCAL_STAGE });
     stops.push(() => api.close());
+    const reap = localReaper({ gatewayUrl: gateway.url, region: LOCAL_REGION });
+    const control = await startControlServer({ reap });
+    stops.push(() => control.close());
 
     return {
       apiUrl: api.url,
@@ -137,6 +151,9 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
       motoUrl: moto.url,
       root,
       stateMachineArn: PROVISION_STATE_MACHINE_ARN,
+      teardownStateMachineArn: TEARDOWN_STATE_MACHINE_ARN,
+      controlUrl: control.url,
+      reap,
       gateway,
       instances,
       stepFunctions,

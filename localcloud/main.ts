@@ -2,13 +2,18 @@
  * `localcloud/main.ts start`: runs the local cloud until told to stop.
  *
  * Prints exactly one JSON line on stdout once everything answers:
- *   {"ready":true,"apiUrl":…,"apiKey":…,"gatewayUrl":…,"internetProxyUrl":…,"motoUrl":…,"stateMachineArn":…,"pid":…}
+ *   {"ready":true,"apiUrl":…,"apiKey":…,"gatewayUrl":…,"internetProxyUrl":…,"motoUrl":…,"stateMachineArn":…,
+ *    "teardownStateMachineArn":…,"controlUrl":…,"root":…,"pid":…}
+ * and writes the same object to `.local-cloud/endpoints.json` (LOCAL_CLOUD_ENDPOINTS overrides the path)
+ * while it runs, for `npm run reap` and other tools; a file that a still-running local cloud wrote is
+ * left alone (the first one keeps it), and the file is removed at the stop.
  * Progress and diagnostics go to stderr. Stops (instances, uvicorns, moto, temp dir) on SIGINT, SIGTERM,
  * or when stdin closes (the parent went away), then exits 0.
  *
  * Run it with the project's Node 22: `npm run localcloud` or
  * `node --import tsx --import ./localcloud/text-loader.mjs localcloud/main.ts start`.
  */
+import { writeEndpoints } from './endpoints';
 import { startLocalCloud } from './index';
 
 const usage = 'usage: localcloud/main.ts start [--keep-stdin-open]';
@@ -20,10 +25,12 @@ const main = async (args: string[]): Promise<void> => {
   }
   const cloud = await startLocalCloud({ log: (line) => process.stderr.write(`[localcloud] ${line}\n`) });
   let stopping = false;
+  let removeEndpoints = () => {};
   const shutdown = async (why: string) => {
     if (stopping) return;
     stopping = true;
     process.stderr.write(`[localcloud] stopping (${why})\n`);
+    removeEndpoints();
     await cloud.stop();
     process.stderr.write('[localcloud] stopped\n');
     process.exit(0);
@@ -34,10 +41,12 @@ const main = async (args: string[]): Promise<void> => {
     process.stdin.on('end', () => void shutdown('stdin closed'));
     process.stdin.resume();
   }
-  const { apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, root } = cloud;
-  process.stdout.write(
-    `${JSON.stringify({ ready: true, apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, root, pid: process.pid })}\n`,
-  );
+  const { apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, teardownStateMachineArn, controlUrl, root } = cloud;
+  const endpoints = { apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, teardownStateMachineArn, controlUrl, root, pid: process.pid };
+  const written = writeEndpoints(endpoints);
+  if (written.written) removeEndpoints = written.remove;
+  else process.stderr.write(`[localcloud] ${written.path} belongs to the local cloud with pid ${written.ownerPid}: left alone\n`);
+  process.stdout.write(`${JSON.stringify({ ready: true, ...endpoints })}\n`);
 };
 
 main(process.argv.slice(2)).catch((error: unknown) => {
