@@ -92,6 +92,9 @@ const id = (field: Field, value: unknown): string => {
   return value;
 };
 
+/** An owner or course id by POST's rule: GET /servers filters with the same one, so anything POST takes can be listed. */
+export const validateId = (field: 'owner' | 'course', value: unknown): string => id(field, value);
+
 const numberIn = (field: Field, value: unknown, { min, max }: { min: number; max: number }, integer: boolean) => {
   const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isInteger(value));
   if (!ok || value < min || value > max) {
