@@ -5,12 +5,11 @@
  * provisioning stops the provisioning and leaves nothing behind either.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalCloud, LOCAL_REGION } from '../../localcloud/index';
-import { api, browse, instancesOf, type Json, leftovers, provision, startCloud, waitForServer } from './support';
+import { alive, api, browse, direct, instancesOf, type Json, leftovers, provision, startCloud, waitForServer } from './support';
 
 let cloud: LocalCloud;
 
@@ -49,27 +48,6 @@ const untilStep = async (serverId: string, step: string): Promise<void> => {
     last = (await api(cloud, 'GET', `/servers/${serverId}`)).body;
   }
   if (last.step !== step) throw new Error(`${serverId} never reached ${step}: ${JSON.stringify(last)}`);
-};
-
-/** GET straight at a loopback port: what the instance itself answers, security groups aside. */
-const direct = (port: number): Promise<number | 'refused'> =>
-  new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve('refused'));
-    req.end();
-  });
-
-/** A live process (zombies count as gone: they run nothing). */
-const alive = (pid: number): boolean => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) [ZX]/s.test(stat);
-  } catch {
-    return false;
-  }
 };
 
 /** The teardown executions started for a server (the facade lists them as AWS would). */

@@ -4,10 +4,9 @@
  */
 import { AuthorizeSecurityGroupIngressCommand, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCloud } from '../../localcloud/index';
-import { api, browse, instancesOf, motoClients, provision, securityGroupOf, startCloud, waitForServer } from './support';
+import { api, browse, direct, instancesOf, motoClients, provision, securityGroupOf, startCloud, waitForServer } from './support';
 
 let cloud: LocalCloud;
 
@@ -17,17 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cloud?.stop();
 });
-
-/** GET straight at an instance's loopback port: what uvicorn answers, security groups aside. */
-const direct = (port: number): Promise<number | 'refused'> =>
-  new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve('refused'));
-    req.end();
-  });
 
 describe('provisioning on the local cloud', () => {
   it('HappyPathTest: POST, poll GET until READY, and the URL answers {"Hello":"World"}', async () => {

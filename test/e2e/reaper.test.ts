@@ -8,13 +8,12 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeEndpoints } from '../../localcloud/endpoints';
 import type { LocalCloud } from '../../localcloud/index';
-import { api, instancesOf, type Json, leftovers, provision, startCloud, waitForServer } from './support';
+import { alive, api, direct, instancesOf, type Json, leftovers, provision, startCloud, waitForServer } from './support';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 let cloud: LocalCloud;
@@ -53,25 +52,6 @@ const reap = (args: string[], endpoints = endpointsPath): Promise<{ code: number
   });
 
 const status = async (serverId: string): Promise<Json> => (await api(cloud, 'GET', `/servers/${serverId}`)).body;
-
-/** GET straight at a loopback port: what the instance itself answers, security groups aside. */
-const direct = (port: number): Promise<number | 'refused'> =>
-  new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve('refused'));
-    req.end();
-  });
-
-const alive = (pid: number): boolean => {
-  try {
-    return !/^\d+ \(.*\) [ZX]/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
 
 describe('npm run reap on the local cloud', () => {
   it('says so when no local cloud is running', async () => {

@@ -3,6 +3,7 @@
  * HTTP the way a user drives the product: POST /servers, GET /servers/{id}, then the app's URL
  * through the local internet proxy. Resources are checked in moto directly, by their tags.
  */
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -105,3 +106,23 @@ export const securityGroupOf = async (cloud: LocalCloud, groupId: string) => {
 };
 
 export { motoClients };
+
+/** GET straight at an instance's loopback port: what uvicorn itself answers, security groups aside. */
+export const direct = (port: number): Promise<number | 'refused'> =>
+  new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path: '/', timeout: 3000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve('refused'));
+    req.end();
+  });
+
+/** A live process (zombies count as gone: they run nothing, and PID 1 here reaps no orphans). */
+export const alive = (pid: number): boolean => {
+  try {
+    return !/^\d+ \(.*\) [ZX]/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
