@@ -22,8 +22,9 @@
  *   --spawns 7            node spawns per bundle (after one discarded warm-up)
  *   --only provision,bundles,asl                             --json <file>  also write the raw results
  *   --run-deadline-minutes <m>   per run (default 2 min + 15 s per server)
- *   --nice-instances      an experiment: the instances' processes (shells, pip, uvicorn) at nice 10, so
- *                         they can't starve moto and the local cloud of CPU (as separate machines wouldn't)
+ *   --nice-instances      an experiment: the instances' processes (shells, pip, uvicorn) at nice 19, and
+ *                         their sessions' autogroups too, so they can't starve moto and the local cloud of
+ *                         CPU (as separate machines wouldn't)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -330,7 +331,7 @@ export interface BenchOptions {
   json?: string;
   runDeadlineMinutes?: number;
   worker: boolean;
-  /** An experiment: the instances' processes at nice 10, as if they ran on other machines than moto and the local cloud. */
+  /** An experiment: the instances' processes at nice 19, as if they ran on other machines than moto and the local cloud. */
   niceInstances: boolean;
 }
 
@@ -502,11 +503,14 @@ class MemorySampler {
       for (const pid of pids) {
         if (control.has(pid) || this.niced.has(pid)) continue;
         try {
-          setPriority(pid, 10);
-          this.niced.add(pid);
+          setPriority(pid, 19);
+          // Each instance command leads its own session (spawned detached), and with the kernel's
+          // autogroup scheduling a session's CPU share ignores its processes' nice: set the session's.
+          writeFileSync(`/proc/${pid}/autogroup`, '19');
         } catch {
-          // Gone already.
+          // Gone already, or no autogroup: the nice stands.
         }
+        this.niced.add(pid);
       }
     }
     let childrenKiB = 0;
@@ -575,6 +579,8 @@ export interface RunResult {
   load: [number, number];
   /** From the first POST to the last execution's end. */
   cpu: CpuUse;
+  /** Every 10 s: where the time went (printed as it happens). */
+  trace: TracePoint[];
   peak: MemorySample;
   /** After the run, before its servers are torn down: moto + N idle uvicorns. */
   settled: MemorySample;
@@ -582,6 +588,8 @@ export interface RunResult {
 
 export interface SizeResult {
   n: number;
+  /** Processes under the local cloud's root still alive after its worker exited (the bench then kills them). */
+  leftoverProcesses?: number;
   timeScale: number;
   niceInstances?: boolean;
   startupMs: number;
@@ -643,6 +651,87 @@ const callApi = (cloud: LocalCloud, method: string, path: string, headers: Recor
 
 const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
+/** Own CPU ticks of a process (utime + stime, without its children). */
+const ownTicks = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  } catch {
+    return 0;
+  }
+};
+
+export interface TracePoint {
+  atSeconds: number;
+  running: number;
+  /** AWS API calls per second through the gateway over the last interval, and the three busiest actions. */
+  callsPerSecond: number;
+  top: string[];
+  /** CPU over the last interval, in % of one CPU: the local cloud's Node process, moto, the whole machine. */
+  nodePercent: number;
+  motoPercent: number;
+  machinePercent: number;
+}
+
+/** Every 10 s during a run: executions running, API call rate, who has the CPU. One progress line each. */
+class Tracer {
+  readonly points: TracePoint[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private last = { at: 0, calls: {} as Record<string, number>, node: 0, moto: 0, machine: 0 };
+
+  constructor(
+    private readonly cloud: LocalCloud,
+    private readonly started: number,
+  ) {}
+
+  private snapshot() {
+    const moto = [this.cloud.moto.pid, ...descendants(this.cloud.moto.pid)];
+    return {
+      at: performance.now(),
+      calls: this.cloud.gateway.stats(),
+      node: ownTicks(process.pid),
+      moto: moto.reduce((total, pid) => total + ownTicks(pid), 0),
+      machine: machineBusyTicks(),
+    };
+  }
+
+  start(): void {
+    this.last = this.snapshot();
+    this.timer = setInterval(() => this.tick(), 10_000);
+  }
+
+  private tick(): void {
+    const now = this.snapshot();
+    const seconds = (now.at - this.last.at) / 1000;
+    const percent = (ticks: number) => Math.round((100 * ticks) / TICKS_PER_SECOND / seconds);
+    const deltas = Object.entries(now.calls)
+      .map(([key, count]) => [key, count - (this.last.calls[key] ?? 0)] as const)
+      .filter(([key, delta]) => key !== 'faults' && delta > 0)
+      .sort((a, b) => b[1] - a[1]);
+    const point: TracePoint = {
+      atSeconds: Math.round((now.at - this.started) / 1000),
+      running: this.cloud.stepFunctions.running(),
+      callsPerSecond: Math.round((deltas.reduce((total, [, delta]) => total + delta, 0) / seconds) * 10) / 10,
+      top: deltas.slice(0, 3).map(([key, delta]) => `${key} ${delta}`),
+      nodePercent: percent(now.node - this.last.node),
+      motoPercent: percent(now.moto - this.last.moto),
+      machinePercent: percent(now.machine - this.last.machine),
+    };
+    this.points.push(point);
+    this.last = now;
+    progress(
+      `  t=${point.atSeconds}s running ${point.running} · ${point.callsPerSecond} calls/s (${point.top.join(', ')}) · ` +
+        `CPU node ${point.nodePercent}% moto ${point.motoPercent}% machine ${point.machinePercent}% of one CPU`,
+    );
+  }
+
+  stop(): TracePoint[] {
+    clearInterval(this.timer);
+    return this.points;
+  }
+}
+
 const runOnce = async (cloud: LocalCloud, sampler: MemorySampler, n: number, run: number, deadlineMs: number): Promise<RunResult> => {
   const tag = randomBytes(4).toString('hex');
   const loadBefore = loadavg()[0]!;
@@ -651,6 +740,8 @@ const runOnce = async (cloud: LocalCloud, sampler: MemorySampler, n: number, run
   const started = performance.now();
   const deadline = new Promise<'deadline'>((resolve) => setTimeout(() => resolve('deadline'), deadlineMs).unref());
   const postMs: number[] = [];
+  const tracer = new Tracer(cloud, started);
+  tracer.start();
 
   const one = async (i: number): Promise<ProvisionOutcome> => {
     const postStart = performance.now();
@@ -680,6 +771,7 @@ const runOnce = async (cloud: LocalCloud, sampler: MemorySampler, n: number, run
     ),
   );
   const allDoneMs = Math.max(...outcomes.map((o) => o.doneMs ?? Number.NaN));
+  const trace = tracer.stop();
   const peak = sampler.stop();
   const cpu = sampler.cpu();
   const apiCalls = cloud.gateway.stats();
@@ -731,6 +823,7 @@ const runOnce = async (cloud: LocalCloud, sampler: MemorySampler, n: number, run
     polls,
     load: [loadBefore, loadAfter],
     cpu,
+    trace,
     peak,
     settled,
   };
@@ -796,6 +889,7 @@ const worker = async (options: BenchOptions): Promise<number> => {
 
   const startupStart = performance.now();
   cloud = await startLocalCloud({ timeScale, log: (line) => progress(`local cloud: ${line}`) });
+  process.stdout.write(`BENCH_ROOT ${cloud.root}\n`);
   const startupMs = performance.now() - startupStart;
   const sampler = new MemorySampler(() => [...cloud!.instances.processes(), cloud!.moto.pid], cloud.moto.pid, options.niceInstances);
   const result: SizeResult = { n, timeScale, ...(options.niceInstances ? { niceInstances: true } : {}), startupMs, maxRssKiB: 0, runs: [] };
@@ -823,6 +917,37 @@ const worker = async (options: BenchOptions): Promise<number> => {
   return 0;
 };
 
+/**
+ * After a worker has gone: kills whatever still runs from its local cloud's root (instance shells, pip,
+ * uvicorn), SIGTERM then SIGKILL, and removes the root. Returns how many processes it found.
+ */
+const sweep = async (root: string): Promise<number> => {
+  const under = () =>
+    readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(root);
+        } catch {
+          return false;
+        }
+      });
+  const found = under();
+  for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
+    for (const pid of under()) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // Gone.
+      }
+    }
+    for (let i = 0; i < 50 && under().length > 0; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  rmSync(root, { recursive: true, force: true });
+  return found.length;
+};
+
 /** Runs one worker per N, sequentially; SIGTERM then SIGKILL past its deadline or on Ctrl-C. */
 const provisionSizes = async (options: BenchOptions, control: { onStop: (stop: () => Promise<void>) => void; stopped: () => boolean }): Promise<SizeResult[]> => {
   const results: SizeResult[] = [];
@@ -836,13 +961,22 @@ const provisionSizes = async (options: BenchOptions, control: { onStop: (stop: (
     if (options.runDeadlineMinutes !== undefined) args.push('--run-deadline-minutes', String(options.runDeadlineMinutes));
     if (options.niceInstances) args.push('--nice-instances');
     const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    let root: string | undefined;
+    let leftovers = 0;
+    const sweepOnce = async () => {
+      if (root !== undefined) leftovers += await sweep(root);
+      root = undefined;
+    };
+    // Stopping 100 instances on a saturated machine takes a while: SIGKILL only after a generous grace.
     const stop = async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      await exited;
-      clearTimeout(killer);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const killer = setTimeout(() => child.kill('SIGKILL'), 60_000 + n * 1000);
+        await exited;
+        clearTimeout(killer);
+      }
+      await sweepOnce();
     };
     control.onStop(stop);
     const tail: string[] = [];
@@ -854,13 +988,19 @@ const provisionSizes = async (options: BenchOptions, control: { onStop: (stop: (
     let result: SizeResult | undefined;
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.startsWith('BENCH_RESULT ')) result = JSON.parse(line.slice('BENCH_RESULT '.length)) as SizeResult;
+      if (line.startsWith('BENCH_ROOT ')) root = line.slice('BENCH_ROOT '.length);
     });
     const timer = setTimeout(() => {
       process.stderr.write(`[bench] N=${n}: past its deadline (${deadlineMs / 60_000} min), stopping it\n`);
       void stop();
     }, deadlineMs);
-    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const code = await exited;
     clearTimeout(timer);
+    await sweepOnce();
+    if (leftovers > 0) {
+      process.stderr.write(`[bench] N=${n}: ${leftovers} processes outlived the local cloud's stop(); killed them\n`);
+      if (result !== undefined) result.leftoverProcesses = leftovers;
+    }
     if (result === undefined) {
       process.stderr.write(`[bench] N=${n}: the worker exited (${code}) without a result; its last lines:\n${tail.slice(-30).join('\n')}\n`);
       results.push({ n, timeScale, startupMs: Number.NaN, maxRssKiB: Number.NaN, runs: [], aborted: `worker exited ${code} without a result` });
@@ -1042,7 +1182,7 @@ export const provisionTables = (results: SizeResult[]): string => {
   for (const r of results) {
     const perRun = r.runs.map((run) => (run.ok ? sec(run.wallMs) : `failed (${run.failures.length}/${run.n})`)).join(', ');
     lines.push(
-      `| ${r.n}${r.niceInstances ? ' (instances at nice 10)' : ''} | ${r.timeScale} | ${okRuns(r).length} / ${r.runs.length}${r.aborted ? ` (${r.aborted})` : ''} | ${perRun || '—'} | ` +
+      `| ${r.n}${r.niceInstances ? ' (instances at nice 19)' : ''} | ${r.timeScale} | ${okRuns(r).length} / ${r.runs.length}${r.aborted ? ` (${r.aborted})` : ''} | ${perRun || '—'} | ` +
         `${when(r, (ok) => `${fmtSpread(spread(ok.map((run) => run.wallMs)), sec)} s`)} | ` +
         `${when(r, (ok) => `${fmtSpread(spread(ok.map((run) => run.executionMs.median)), sec)} s`)} | ` +
         `${when(r, (ok) => `${ms1(median(ok.map((run) => run.postMs.median)))} ms (${ms1(Math.max(...ok.map((run) => run.postMs.max)))} ms)`)} | ` +
