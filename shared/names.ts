@@ -19,6 +19,12 @@ export const securityGroupName = resourceName;
 export const keyParameterName = (stage: string, serverId: string): string =>
   `/hello-fleet/${stage}/servers/${serverId}/private-key`;
 
+/**
+ * The SecureString holding the LMS webhook's shared secret(s): one per line, so a new secret can be added
+ * before the LMS switches to it and the old one removed after (rotation without a 401 window).
+ */
+export const lmsWebhookSecretParameterName = (stage: string): string => `/hello-fleet/${stage}/lms/webhook-secret`;
+
 /** Canonical's public SSM parameter for the Ubuntu LTS AMI, amd64. */
 export const ubuntuAmiParameter = (ubuntuVersion: '22.04' | '24.04'): string =>
   ubuntuVersion === '22.04'

@@ -46,3 +46,11 @@ export const serverIdFor = (stage: string, idempotencyKey: string | undefined, r
   serverIdFromSeed(
     idempotencyKey === undefined ? `${stage}:${canonicalJson(request)}` : `${stage}:${idempotencyKey}`,
   );
+
+/**
+ * The server id of a student's server in a course: the LMS webhook and the class batch derive the same
+ * one, so an enrolment event and a roster that both name the student mean ONE server (one execution name).
+ * The parts are JSON-encoded, so no course id and student id can be joined into another pair's seed.
+ */
+export const studentServerId = (stage: string, courseId: string, studentId: string): string =>
+  serverIdFromSeed(`${stage}:student:${JSON.stringify([courseId, studentId])}`);

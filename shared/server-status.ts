@@ -62,8 +62,11 @@ export const mainStepOf = (stateName: string): MainStep | undefined =>
 export const isRollbackState = (stateName: string): boolean =>
   ROLLBACK_STATES.has(stateName) || /Failed$|^Roll ?[Bb]ack/.test(stateName);
 
-/** Why a teardown runs: DELETE /servers/{serverId}, the server's expiry, or the reaper's orphan sweep. */
-export const TEARDOWN_REASONS = ['request', 'expired', 'orphan'] as const;
+/**
+ * Why a teardown runs: DELETE /servers/{serverId}, the server's expiry, the reaper's orphan sweep, the
+ * LMS's enrollment.deleted, or its course.ended.
+ */
+export const TEARDOWN_REASONS = ['request', 'expired', 'orphan', 'unenrolled', 'course-ended'] as const;
 export type TeardownReason = (typeof TEARDOWN_REASONS)[number];
 
 export type ServerStatus =

@@ -10,6 +10,8 @@ export const TAG = {
   createdAt: 'hello-fleet:created-at',
   owner: 'hello-fleet:owner',
   course: 'hello-fleet:course',
+  /** The LMS's student id (never a name or an email). */
+  student: 'hello-fleet:student',
 } as const;
 
 export interface Tag {
@@ -29,6 +31,7 @@ export const serverTags = (stage: string, server: ServerSpec): Tag[] => {
   ];
   if (server.owner !== undefined) tags.push({ Key: TAG.owner, Value: server.owner });
   if (server.course !== undefined) tags.push({ Key: TAG.course, Value: server.course });
+  if (server.student !== undefined) tags.push({ Key: TAG.student, Value: server.student });
   return tags;
 };
 

@@ -39,6 +39,8 @@ export interface ServerSpec {
   /** Optional ids (never names or emails) for listing and the LMS. */
   owner?: string;
   course?: string;
+  /** The LMS's student id (webhook and class batch): one server per (course, student). */
+  student?: string;
 }
 
 export interface ProvisionInput {

@@ -54,7 +54,7 @@ const FIELDS = [
   'owner',
   'course',
 ] as const;
-type Field = (typeof FIELDS)[number];
+type Field = (typeof FIELDS)[number] | 'student';
 
 /** The tutorial names its instance and key `my_app`: letters, digits, _ and -. */
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,39}$/;
@@ -93,7 +93,7 @@ const id = (field: Field, value: unknown): string => {
 };
 
 /** An owner or course id by POST's rule: GET /servers filters with the same one, so anything POST takes can be listed. */
-export const validateId = (field: 'owner' | 'course', value: unknown): string => id(field, value);
+export const validateId = (field: 'owner' | 'course' | 'student', value: unknown): string => id(field, value);
 
 const numberIn = (field: Field, value: unknown, { min, max }: { min: number; max: number }, integer: boolean) => {
   const ok = typeof value === 'number' && Number.isFinite(value) && (!integer || Number.isInteger(value));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { SERVER_ID_PATTERN } from '../../../shared/names';
-import { canonicalJson, serverIdFor, serverIdFromSeed } from '../../../shared/server-id';
+import { canonicalJson, serverIdFor, serverIdFromSeed, studentServerId } from '../../../shared/server-id';
 import { validateServerRequest } from '../../../shared/validation';
 
 /** RFC 4648 base32 the slow, obvious way: the bits as a string, cut into fives. */
@@ -63,5 +63,30 @@ describe('shared/server-id', () => {
     const length = canonicalJson(shortest).length;
     // Assess
     expect(length).toBeGreaterThan(128);
+  });
+
+  it('gives a student one server id per course and stage, whoever asks (webhook or roster)', () => {
+    // Prepare
+    const id = studentServerId('dev', 'cs101', 's-42');
+    // Act
+    const again = studentServerId('dev', 'cs101', 's-42');
+    const others = [
+      studentServerId('dev', 'cs102', 's-42'),
+      studentServerId('dev', 'cs101', 's-43'),
+      studentServerId('prod', 'cs101', 's-42'),
+    ];
+    // Assess
+    expect(id).toMatch(SERVER_ID_PATTERN);
+    expect(again).toBe(id);
+    expect(new Set([id, ...others]).size).toBe(4);
+    expect(id).toBe(referenceId('dev:student:["cs101","s-42"]'));
+  });
+
+  it('cannot confuse two (course, student) pairs that concatenate to the same text', () => {
+    // Prepare, Act
+    const a = studentServerId('dev', 'cs1', '01');
+    const b = studentServerId('dev', 'cs10', '1');
+    // Assess
+    expect(a).not.toBe(b);
   });
 });
