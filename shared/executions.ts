@@ -232,8 +232,9 @@ const stoppedProvisioningOf = (input: string | undefined): boolean => {
  * 3. The teardown starts with `stoppedProvisioning` true when the provisioning was stopped now, or had
  *    been aborted or timed out: then it first waits out any step Lambda still in flight.
  *
- * A server with neither execution: for `reason: 'request'` it is unknown (ServerNotFoundError, a 404);
- * for `expired` and `orphan` its resources were found by their tags, so its teardown starts anyway.
+ * A server with neither execution: for `request`, `unenrolled` and `course-ended` it is unknown
+ * (ServerNotFoundError: a 404, or for the LMS "no server to remove"); for `expired` and `orphan` its
+ * resources were found by their tags, so its teardown starts anyway.
  * Retrying after a failure is safe: a stopped provisioning reads as ABORTED and still makes the teardown wait.
  *
  * @throws ServerNotFoundError as above.
@@ -255,7 +256,8 @@ export const requestTeardown = async (
     };
   }
   const provisioning = await describeExecutionNamed(sfn, machines.provision, serverId);
-  if (provisioning === undefined && reason === 'request') throw new ServerNotFoundError(`no server ${serverId}`);
+  const foundByTags = reason === 'expired' || reason === 'orphan';
+  if (provisioning === undefined && !foundByTags) throw new ServerNotFoundError(`no server ${serverId}`);
   if (provisioning?.status === 'RUNNING') await stopProvisioning(sfn, machines.provision, serverId, reason);
   const stoppedProvisioning = INTERRUPTED.has(provisioning?.status ?? '');
   const { executionArn, created } = await startTeardown(sfn, machines.teardown, { serverId, reason, stoppedProvisioning });

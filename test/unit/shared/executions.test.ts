@@ -69,9 +69,9 @@ describe('shared/executions teardown helpers', () => {
     },
   );
 
-  it('refuses a requested teardown of a server no execution knows', async () => {
+  it.each(['request', 'unenrolled', 'course-ended'] as const)('refuses a teardown (%s) of a server no execution knows', async (reason) => {
     // Act
-    const requested = requestTeardown(sfn, machines, SERVER_ID, 'request');
+    const requested = requestTeardown(sfn, machines, SERVER_ID, reason);
     // Assess
     await expect(requested).rejects.toBeInstanceOf(ServerNotFoundError);
     expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
