@@ -139,7 +139,21 @@ export const lambdaContext = (fn: ServerlessFunction, { stage = 'local', region 
 };
 
 /**
- * Every Task state bound to the handler serverless.yml deploys for it. Each call gets a copy of its
+ * Every state of a definition, with those of its Map processors (ItemProcessor, or the older Iterator)
+ * and Parallel branches at any depth. The engine runs nested states with the root's handlers, keyed by
+ * state name, so a nested Task needs its binding here as much as a top-level one.
+ */
+export const nestedStates = (definition: { States: Record<string, AslState> }): [string, AslState][] =>
+  Object.entries(definition.States).flatMap(([name, state]) => {
+    const nested = [
+      ...((state.Branches as { States: Record<string, AslState> }[] | undefined) ?? []),
+      ...[state.ItemProcessor, state.Iterator].filter((d): d is { States: Record<string, AslState> } => d !== undefined && d !== null),
+    ];
+    return [[name, state] as [string, AslState], ...nested.flatMap(nestedStates)];
+  });
+
+/**
+ * Every Task state (nested ones included) bound to the handler serverless.yml deploys for it. Each call gets a copy of its
  * input, a fresh Lambda context, and returns its result through JSON, as a Lambda invocation would.
  *
  * @throws Error when a Task state has no function in serverless.yml (it would run against real Lambda)
@@ -148,7 +162,7 @@ export const lambdaContext = (fn: ServerlessFunction, { stage = 'local', region 
 export const bindTaskHandlers = async (asl: Asl, { stage = process.env.STAGE ?? 'local' } = {}): Promise<Record<string, LocalHandler>> => {
   const functions = serverlessFunctions();
   const bindings: Record<string, LocalHandler> = {};
-  for (const [stateName, state] of Object.entries(asl.States)) {
+  for (const [stateName, state] of nestedStates(asl)) {
     if (state.Type !== 'Task') continue;
     const key = functionKeyOf(state.Resource ?? '');
     const fn = key ? functions[key] : undefined;

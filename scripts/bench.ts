@@ -21,6 +21,7 @@
  *   --time-scale 0.1      LOCAL_TIME_SCALE for every N (default: per N, see defaultTimeScale)
  *   --spawns 7            node spawns per bundle (after one discarded warm-up)
  *   --only provision,bundles,asl                             --json <file>  also write the raw results
+ *   --only class --roster 300 --throttle 0.2   a whole class (scripts/bench-class.ts); not in the default --only
  *   --run-deadline-minutes <m>   per run (default 2 min + 15 s per server)
  *   --nice-instances      an experiment: the instances' processes (shells, pip, uvicorn) at nice 19, and
  *                         their sessions' autogroups too, so they can't starve moto and the local cloud of
@@ -327,7 +328,10 @@ export interface BenchOptions {
   runs: number[];
   timeScale?: number;
   spawns: number;
-  only: Set<'provision' | 'bundles' | 'asl'>;
+  only: Set<'provision' | 'bundles' | 'asl' | 'class'>;
+  /** --only class: the roster size and the throttled share of EC2/SSM calls. */
+  roster: number;
+  throttle: number;
   json?: string;
   runDeadlineMinutes?: number;
   worker: boolean;
@@ -353,7 +357,7 @@ export const parseArgs = (argv: string[]): BenchOptions => {
       continue;
     }
     const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
-    if (!['--n', '--runs', '--time-scale', '--spawns', '--only', '--json', '--run-deadline-minutes'].includes(flag)) {
+    if (!['--n', '--runs', '--time-scale', '--spawns', '--only', '--json', '--run-deadline-minutes', '--roster', '--throttle'].includes(flag)) {
       throw new Error(`unknown option ${arg}`);
     }
     const value = inline ?? argv[++i];
@@ -373,7 +377,9 @@ export const parseArgs = (argv: string[]): BenchOptions => {
   }
   const runs = sizes.map((n, i) => runsGiven?.[runsGiven.length === 1 ? 0 : i] ?? DEFAULT_RUNS[n] ?? 1);
   const only = new Set((values.get('--only') ?? 'provision,bundles,asl').split(',')) as BenchOptions['only'];
-  for (const part of only) if (!['provision', 'bundles', 'asl'].includes(part)) throw new Error(`--only: unknown part ${part}`);
+  for (const part of only) if (!['provision', 'bundles', 'asl', 'class'].includes(part)) throw new Error(`--only: unknown part ${part}`);
+  const throttle = Number(values.get('--throttle') ?? 0.2);
+  if (!(throttle >= 0 && throttle < 1)) throw new Error('--throttle: a share from 0 to below 1');
   const scale = values.get('--time-scale');
   const deadline = values.get('--run-deadline-minutes');
   const json = values.get('--json');
@@ -383,6 +389,8 @@ export const parseArgs = (argv: string[]): BenchOptions => {
     ...(scale === undefined ? {} : { timeScale: numbers('--time-scale', scale, false)[0]! }),
     spawns: numbers('--spawns', values.get('--spawns') ?? '7', true)[0]!,
     only,
+    roster: numbers('--roster', values.get('--roster') ?? '300', true)[0]!,
+    throttle,
     ...(json === undefined ? {} : { json }),
     ...(deadline === undefined ? {} : { runDeadlineMinutes: numbers('--run-deadline-minutes', deadline, false)[0]! }),
     worker,
@@ -465,7 +473,7 @@ interface MemorySample {
 const NO_SAMPLE: MemorySample = { nodeKiB: 0, childrenKiB: 0, children: 0, motoKiB: 0 };
 
 /** Samples this process's VmRSS and the summed VmRSS of its processes about once a second. */
-class MemorySampler {
+export class MemorySampler {
   peak: MemorySample = NO_SAMPLE;
   last: MemorySample = NO_SAMPLE;
   private timer: NodeJS.Timeout | undefined;
@@ -1341,6 +1349,20 @@ const main = async (argv: string[]): Promise<number> => {
       raw.bundles = bundles;
       out.push('## Bundles', '', bundleTables(bundles), '');
     }
+    if (options.only.has('class')) {
+      const { classTable, runClassBench } = await import('./bench-class');
+      const result = await runClassBench({
+        roster: options.roster,
+        throttle: options.throttle,
+        timeScale: options.timeScale ?? defaultTimeScale(Math.min(options.roster, 20), availableParallelism()),
+        deadlineMinutes: options.runDeadlineMinutes ?? 30 + options.roster / 10,
+        onStop: (stop) => stops.push(stop),
+        sampler: (cloud) => new MemorySampler(() => [...cloud.instances.processes(), cloud.moto.pid], cloud.moto.pid),
+        progress,
+      });
+      raw.class = result;
+      out.push(`## A class of ${options.roster} (POST /courses/{courseId}/servers, ${options.throttle * 100}% of EC2/SSM calls throttled)`, '', classTable(result), '');
+    }
     if (options.only.has('provision')) {
       const sizes = await provisionSizes(options, { onStop: (stop) => stops.push(stop), stopped: () => interrupted });
       raw.provision = sizes;
@@ -1353,7 +1375,8 @@ const main = async (argv: string[]): Promise<number> => {
   if (options.json !== undefined) writeFileSync(options.json, `${JSON.stringify(raw, null, 2)}\n`);
   process.stdout.write(`${out.join('\n')}\n`);
   const failedRuns = ((raw.provision as SizeResult[] | undefined) ?? []).some((r) => r.aborted !== undefined || r.runs.some((run) => !run.ok));
-  return failedRuns ? 1 : 0;
+  const classFailed = (raw.class as { ok?: boolean } | undefined)?.ok === false;
+  return failedRuns || classFailed ? 1 : 0;
 };
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

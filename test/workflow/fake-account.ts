@@ -80,6 +80,8 @@ export interface FakeAccountOptions {
   ami?: string;
   /** Instances go from pending to terminated instead of running (capacity lost at boot). */
   dieOnBoot?: boolean;
+  /** 0..1: the share of calls answered with the service's throttling error (EC2 RequestLimitExceeded, SSM ThrottlingException). */
+  throttleProbability?: number;
 }
 
 const awsError = (Exception: typeof EC2ServiceException | typeof SSMServiceException, name: string, message = name) =>
@@ -98,6 +100,18 @@ const matchesFilters = (tags: Tags, attrs: Record<string, string | undefined>, f
     const value = name.startsWith('tag:') ? tags.find((t) => t.Key === name.slice(4))?.Value : attrs[name];
     return value !== undefined && values.includes(value);
   });
+
+const SSM_COMMANDS = new Set([
+  'AddTagsToResourceCommand',
+  'DeleteParameterCommand',
+  'DescribeParametersCommand',
+  'GetCommandInvocationCommand',
+  'GetParameterCommand',
+  'ListCommandsCommand',
+  'ListTagsForResourceCommand',
+  'PutParameterCommand',
+  'SendCommandCommand',
+]);
 
 let sequence = 0;
 const nextId = (prefix: string) => `${prefix}-${(++sequence).toString(16).padStart(17, '0')}`;
@@ -125,7 +139,7 @@ export class FakeAccount {
   readonly options: Required<FakeAccountOptions>;
 
   constructor(options: FakeAccountOptions = {}) {
-    this.options = { bootTicks: 2, agentRegistersAfter: 2, commandTicks: 2, ami: 'ami-0fake0ubuntu2204', dieOnBoot: false, ...options };
+    this.options = { bootTicks: 2, agentRegistersAfter: 2, commandTicks: 2, ami: 'ami-0fake0ubuntu2204', dieOnBoot: false, throttleProbability: 0, ...options };
     this.install();
   }
 
@@ -152,8 +166,15 @@ export class FakeAccount {
     this.ssm.restore();
   }
 
+  /** Calls answered with a throttling error (throttleProbability), by command name. */
+  readonly throttled: string[] = [];
+
   private take(command: string): void {
     this.calls.push(command);
+    if (this.options.throttleProbability > 0 && Math.random() < this.options.throttleProbability) {
+      this.throttled.push(command);
+      throw SSM_COMMANDS.has(command) ? ssmError('ThrottlingException', 'Rate exceeded') : ec2Error('RequestLimitExceeded', 'Request limit exceeded.');
+    }
     const queue = this.faults.get(command);
     const error = queue?.shift();
     if (error) throw error;
