@@ -1,6 +1,6 @@
 /**
  * The local cloud's control server: what an operator does to the cloud itself rather than through the
- * product's API. One endpoint for now:
+ * product's API. It also serves the dashboard under /dashboard (localcloud/dashboard.ts). One endpoint:
  *
  *   POST /reap[?dryRun=1][&now=<ISO-8601>]
  *
@@ -16,6 +16,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SweepSummary } from '../shared/reaper';
+import type { DashboardHandler } from './dashboard';
 
 export interface ReapRequest {
   /** A dry run: decide and report, start nothing. Default: DRY_RUN's value (false). */
@@ -72,10 +73,12 @@ export const parseReapQuery = (url: URL): ReapRequest => {
   return request;
 };
 
-export const startControlServer = async ({ reap, port = 0 }: { reap: Reap; port?: number }): Promise<ControlServer> => {
+export const startControlServer = async ({ reap, port = 0, dashboard }: { reap: Reap; port?: number; dashboard?: DashboardHandler }): Promise<ControlServer> => {
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    req.resume();
     const url = new URL(req.url ?? '/', 'http://localhost');
+    // The dashboard (localcloud/dashboard.ts) reads request bodies for its API proxy: before resume().
+    if (dashboard && (await dashboard(req, res, url))) return;
+    req.resume();
     if (url.pathname !== '/reap') return send(res, 404, { message: `no control endpoint ${req.method} ${url.pathname}` });
     if (req.method !== 'POST') return send(res, 405, { message: 'POST /reap runs one sweep' });
     let request: ReapRequest;

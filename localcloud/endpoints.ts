@@ -10,6 +10,8 @@ import { dirname, join } from 'node:path';
 export interface LocalEndpoints {
   apiUrl: string;
   apiKey: string;
+  /** The LMS webhook's shared secret (`npm run lms:send` signs with it). Optional: older files lack it. */
+  lmsWebhookSecret?: string;
   gatewayUrl: string;
   internetProxyUrl: string;
   motoUrl: string;
@@ -17,6 +19,8 @@ export interface LocalEndpoints {
   teardownStateMachineArn: string;
   /** `POST <controlUrl>/reap` runs one reaper sweep (localcloud/control.ts). */
   controlUrl: string;
+  /** The dashboard page (localcloud/dashboard.ts): local only. Optional: a file from before the dashboard lacks it. */
+  dashboardUrl?: string;
   root: string;
   pid: number;
 }
@@ -49,7 +53,7 @@ export type EndpointsWrite =
   | { written: true; path: string; remove: () => void }
   | { written: false; path: string; ownerPid: number };
 
-/** Writes the file (0600: it holds the local API key) unless a running local cloud owns it. */
+/** Writes the file (0600: it holds the local API key and webhook secret) unless a running local cloud owns it. */
 export const writeEndpoints = (endpoints: LocalEndpoints, path = endpointsFile()): EndpointsWrite => {
   const current = readEndpoints(path);
   if (current !== undefined && current.pid !== endpoints.pid) return { written: false, path, ownerPid: current.pid };

@@ -10,8 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { lmsWebhookSecretParameterName } from '../shared/names';
 import { startLocalApi, type LocalApi } from './api';
 import { localReaper, type Reap, startControlServer } from './control';
+import { dashboardHandler } from './dashboard';
 import { FaultRegistry } from './faults';
 import { startGateway, type Gateway, type Interceptor } from './gateway';
 import { bindTaskHandlers, loadAsl } from './handlers';
@@ -27,6 +30,9 @@ export const LOCAL_ACCOUNT = '123456789012';
 export const INSTANCE_PROFILE_NAME = 'hello-fleet-local-instance';
 export const PROVISION_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:hello-fleet-${LOCAL_STAGE}-provision`;
 export const TEARDOWN_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:hello-fleet-${LOCAL_STAGE}-teardown`;
+/** The class workflow (POST /courses/{courseId}/servers) and the course teardown (LMS course.ended). */
+export const CLASS_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:hello-fleet-${LOCAL_STAGE}-class`;
+export const COURSE_TEARDOWN_STATE_MACHINE_ARN = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT}:stateMachine:hello-fleet-${LOCAL_STAGE}-course-teardown`;
 
 export interface LocalCloudOptions {
   /** Where instance directories go; default a new temp dir, removed by stop(). */
@@ -35,6 +41,8 @@ export interface LocalCloudOptions {
   timeScale?: number;
   /** The API key the local API Gateway requires; default a random one. */
   apiKey?: string;
+  /** The LMS webhook's shared secret, stored in moto's SSM at start; default a random one. */
+  lmsWebhookSecret?: string;
   /** Progress lines while starting (venv, moto). */
   log?: (line: string) => void;
 }
@@ -42,6 +50,8 @@ export interface LocalCloudOptions {
 export interface LocalCloud {
   apiUrl: string;
   apiKey: string;
+  /** The LMS webhook's shared secret (the SecureString /hello-fleet/local/lms/webhook-secret): sign POST /webhooks/lms with it. */
+  lmsWebhookSecret: string;
   /** AWS_ENDPOINT_URL for any AWS SDK client or CLI: moto plus the emulated SSM commands and Step Functions. */
   gatewayUrl: string;
   /** An HTTP proxy: `curl -x <it> http://<public-ip>:8000/` reaches an instance the way the internet would. */
@@ -51,8 +61,14 @@ export interface LocalCloud {
   stateMachineArn: string;
   /** The teardown workflow (DELETE /servers/{serverId}, the reaper). */
   teardownStateMachineArn: string;
+  /** The class workflow (POST /courses/{courseId}/servers). */
+  classStateMachineArn: string;
+  /** The course teardown (LMS course.ended; shared/course-batch.ts startCourseTeardown). */
+  courseTeardownStateMachineArn: string;
   /** The control server: `POST <controlUrl>/reap[?dryRun=1][&now=<ISO>]` runs one reaper sweep (localcloud/control.ts). */
   controlUrl: string;
+  /** The dashboard page (servers, live execution graph, step timings), served by the control server: local only. */
+  dashboardUrl: string;
   /** One reaper sweep in this process, as the control server runs it. */
   reap: Reap;
   gateway: Gateway;
@@ -77,6 +93,8 @@ const handlerEnvironment = (urls: { gateway: string; internet: string }, amiId: 
   HEALTH_CHECK_PROXY_URL: urls.internet,
   STATE_MACHINE_ARN: PROVISION_STATE_MACHINE_ARN,
   TEARDOWN_STATE_MACHINE_ARN,
+  CLASS_STATE_MACHINE_ARN,
+  COURSE_TEARDOWN_STATE_MACHINE_ARN,
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
   LOG_DESTINATION: 'stderr',
 });
@@ -100,6 +118,11 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
     const moto = await startMoto({ python: python.python });
     stops.push(() => moto.stop());
     const { amiId } = await moto.setup({ instanceProfileName: INSTANCE_PROFILE_NAME, region: LOCAL_REGION });
+    // What an operator does once per stage on AWS: the webhook's secret, which the stack does not create.
+    const lmsWebhookSecret = options.lmsWebhookSecret ?? randomBytes(32).toString('hex');
+    await new SSMClient({ endpoint: moto.url, region: LOCAL_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }).send(
+      new PutParameterCommand({ Name: lmsWebhookSecretParameterName(LOCAL_STAGE), Type: 'SecureString', Value: lmsWebhookSecret, Overwrite: true }),
+    );
 
     const motoEc2 = new EC2Client({
       endpoint: moto.url,
@@ -126,10 +149,23 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
     Object.assign(process.env, handlerEnvironment({ gateway: gateway.url, internet: internet.url }, amiId));
     const asl = loadAsl('provision.asl.json');
     const teardownAsl = loadAsl('teardown.asl.json');
+    const classAsl = loadAsl('class.asl.json');
+    const courseTeardownAsl = loadAsl('course-teardown.asl.json');
     const stepFunctions = new LocalStepFunctions({
-      definitions: { [PROVISION_STATE_MACHINE_ARN]: asl, [TEARDOWN_STATE_MACHINE_ARN]: teardownAsl },
+      definitions: {
+        [PROVISION_STATE_MACHINE_ARN]: asl,
+        [TEARDOWN_STATE_MACHINE_ARN]: teardownAsl,
+        [CLASS_STATE_MACHINE_ARN]: classAsl,
+        [COURSE_TEARDOWN_STATE_MACHINE_ARN]: courseTeardownAsl,
+      },
       // Handlers are keyed by state name; the teardown's Task states are the rollback's, bound to the same functions.
-      handlers: { ...(await bindTaskHandlers(asl, { stage: LOCAL_STAGE })), ...(await bindTaskHandlers(teardownAsl, { stage: LOCAL_STAGE })) },
+      handlers: {
+        ...(await bindTaskHandlers(asl, { stage: LOCAL_STAGE })),
+        ...(await bindTaskHandlers(teardownAsl, { stage: LOCAL_STAGE })),
+        // Their Task states are nested in Map processors; bindTaskHandlers walks them too.
+        ...(await bindTaskHandlers(classAsl, { stage: LOCAL_STAGE })),
+        ...(await bindTaskHandlers(courseTeardownAsl, { stage: LOCAL_STAGE })),
+      },
       timeScale,
       stage: LOCAL_STAGE,
     });
@@ -140,19 +176,23 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
     const api: LocalApi = await startLocalApi({ apiKey, stage: LOCAL_STAGE });
     stops.push(() => api.close());
     const reap = localReaper({ gatewayUrl: gateway.url, region: LOCAL_REGION });
-    const control = await startControlServer({ reap });
+    const control = await startControlServer({ reap, dashboard: dashboardHandler({ apiUrl: api.url, apiKey }) });
     stops.push(() => control.close());
 
     return {
       apiUrl: api.url,
       apiKey,
+      lmsWebhookSecret,
       gatewayUrl: gateway.url,
       internetProxyUrl: internet.url,
       motoUrl: moto.url,
       root,
       stateMachineArn: PROVISION_STATE_MACHINE_ARN,
       teardownStateMachineArn: TEARDOWN_STATE_MACHINE_ARN,
+      classStateMachineArn: CLASS_STATE_MACHINE_ARN,
+      courseTeardownStateMachineArn: COURSE_TEARDOWN_STATE_MACHINE_ARN,
       controlUrl: control.url,
+      dashboardUrl: `${control.url}/dashboard`,
       reap,
       gateway,
       instances,

@@ -2,8 +2,8 @@
  * `localcloud/main.ts start`: runs the local cloud until told to stop.
  *
  * Prints exactly one JSON line on stdout once everything answers:
- *   {"ready":true,"apiUrl":…,"apiKey":…,"gatewayUrl":…,"internetProxyUrl":…,"motoUrl":…,"stateMachineArn":…,
- *    "teardownStateMachineArn":…,"controlUrl":…,"root":…,"pid":…}
+ *   {"ready":true,"apiUrl":…,"apiKey":…,"lmsWebhookSecret":…,"gatewayUrl":…,"internetProxyUrl":…,"motoUrl":…,"stateMachineArn":…,
+ *    "teardownStateMachineArn":…,"controlUrl":…,"dashboardUrl":…,"root":…,"pid":…}
  * and writes the same object to `.local-cloud/endpoints.json` (LOCAL_CLOUD_ENDPOINTS overrides the path)
  * while it runs, for `npm run reap` and other tools; a file that a still-running local cloud wrote is
  * left alone (the first one keeps it), and the file is removed at the stop.
@@ -41,8 +41,8 @@ const main = async (args: string[]): Promise<void> => {
     process.stdin.on('end', () => void shutdown('stdin closed'));
     process.stdin.resume();
   }
-  const { apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, teardownStateMachineArn, controlUrl, root } = cloud;
-  const endpoints = { apiUrl, apiKey, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, teardownStateMachineArn, controlUrl, root, pid: process.pid };
+  const { apiUrl, apiKey, lmsWebhookSecret, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, teardownStateMachineArn, controlUrl, dashboardUrl, root } = cloud;
+  const endpoints = { apiUrl, apiKey, lmsWebhookSecret, gatewayUrl, internetProxyUrl, motoUrl, stateMachineArn, teardownStateMachineArn, controlUrl, dashboardUrl, root, pid: process.pid };
   const written = writeEndpoints(endpoints);
   if (written.written) removeEndpoints = written.remove;
   else process.stderr.write(`[localcloud] ${written.path} belongs to the local cloud with pid ${written.ownerPid}: left alone\n`);

@@ -206,6 +206,50 @@ describe('the packaged template: the state machines', () => {
   });
 });
 
+describe('the packaged template: the LMS webhook', () => {
+  const WEBHOOK_METHOD = 'ApiGatewayMethodWebhooksLmsPost';
+  const SECRET_ARN = 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/hello-fleet/dev/lms/webhook-secret';
+  /** An IAM resource pattern (`*` wildcards) as a regex over the same text. */
+  const covers = (pattern: string, arn: string) =>
+    new RegExp(`^${pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*')}$`).test(arn);
+  const resourceText = (resource: unknown): string =>
+    typeof resource === 'string' ? resource : String((resource as { 'Fn::Sub'?: unknown })['Fn::Sub'] ?? JSON.stringify(resource));
+
+  it('requires the API key on every route but POST /webhooks/lms, whose signature is its authentication', () => {
+    // Prepare
+    const methods = resourcesOfType('AWS::ApiGateway::Method').filter(([, method]) => method.Properties?.HttpMethod !== 'OPTIONS');
+    // Act
+    const keyless = methods.filter(([, method]) => method.Properties?.ApiKeyRequired !== true).map(([id]) => id);
+    // Assess
+    expect(methods.length).toBeGreaterThan(1);
+    expect(keyless).toEqual([WEBHOOK_METHOD]);
+  });
+
+  it('lets the webhook read the secret parameter and no other, and no other function read the secret', () => {
+    // Prepare
+    const webhookRole = referencedId(resources.LmsWebhookLambdaFunction?.Properties?.Role);
+    const ssmStatements = policyDocuments().flatMap(([where, document]) =>
+      statementsOf(document)
+        .filter((statement) => asArray(statement.Action).some((action) => action.startsWith('ssm:')))
+        .map((statement) => ({ where, statement })),
+    );
+    // Act
+    const own = ssmStatements.filter(({ where }) => where.startsWith(`${webhookRole}/`));
+    const others = ssmStatements.filter(({ where }) => !where.startsWith(`${webhookRole}/`));
+    // Assess
+    expect(webhookRole).toBe('LmsWebhookRole');
+    expect(own.map(({ statement }) => asArray(statement.Action))).toEqual([['ssm:GetParameter']]);
+    expect(own.flatMap(({ statement }) => asArray(statement.Resource).map(resourceText))).toEqual([SECRET_ARN]);
+    for (const { where, statement } of others) {
+      const reads = asArray(statement.Action).filter((action) => /^ssm:GetParameter/.test(action));
+      if (reads.length === 0) continue;
+      for (const resource of asArray(statement.Resource).map(resourceText)) {
+        expect(covers(resource, SECRET_ARN), `${where} ${statement.Sid ?? ''} can read the webhook secret`).toBe(false);
+      }
+    }
+  });
+});
+
 describe('cfn-lint', () => {
   it('finds no error in the template', () => {
     // Act

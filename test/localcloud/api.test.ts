@@ -39,6 +39,8 @@ beforeAll(async () => {
   process.env.STATE_MACHINE_ARN = PROVISION;
   // No teardown machine runs here: a teardown execution of this (unknown) machine never exists.
   process.env.TEARDOWN_STATE_MACHINE_ARN = machineArn('hello-fleet-test-teardown');
+  // POST /webhooks/lms (lms-webhook) reads it at cold start; no course teardown runs here.
+  process.env.COURSE_TEARDOWN_STATE_MACHINE_ARN = machineArn('hello-fleet-test-course-teardown');
   process.env.AWS_MAX_ATTEMPTS = '1';
   api = await startLocalApi({ apiKey: API_KEY, stage: 'local', log: () => {} });
 });
