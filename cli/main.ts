@@ -15,9 +15,16 @@ import { assertNoKeyFile, keyFilePath, readPrivateKey, ssmClientFor, writeKeyFil
 import { type OutputMode, type Renderer, rendererFor } from './render';
 import { defaultTargetDeps, resolveTarget, type Target, type TargetDeps, type TargetOptions } from './target';
 
+/**
+ * Spinners need a terminal that knows its width: a pseudo-terminal without a size (columns 0, as under
+ * `script` or some CI runners) makes the spinner library redraw endlessly, so it gets plain lines.
+ */
+export const isTerminal = (stdout: { isTTY?: boolean; columns?: number }): boolean =>
+  stdout.isTTY === true && typeof stdout.columns === 'number' && stdout.columns > 0;
+
 /** What the CLI runs against: the process by default, fakes in tests. */
 export interface CliIo {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stderr: NodeJS.WritableStream;
   env: NodeJS.ProcessEnv;
   cwd: string;
@@ -90,7 +97,7 @@ export const buildProgram = (io: CliIo, setExit: (code: ExitCode) => void): Comm
 
   const context = async (command: Command) => {
     const options = command.optsWithGlobals<GlobalOptions>();
-    const mode: OutputMode = options.json ? 'json' : options.plain || !io.stdout.isTTY ? 'plain' : 'tty';
+    const mode: OutputMode = options.json ? 'json' : options.plain || !isTerminal(io.stdout) ? 'plain' : 'tty';
     const target = await resolveTarget(options, io.targetDeps ?? defaultTargetDeps(io.env));
     return { target, api: new HelloFleetApi(target), renderer: rendererFor(mode, io.stdout), options };
   };

@@ -175,7 +175,7 @@ describe('class workflow', () => {
     expect(sfnThrottled.length).toBeGreaterThan(10);
   }, 300_000);
 
-  it('QuotaErrorCatchTest: ends one student FAILED with VcpuLimitExceeded, rolled back, while the others get READY servers', async () => {
+  it('ends one student FAILED with VcpuLimitExceeded, rolled back, while the others get READY servers', async () => {
     // Prepare
     account.failNext('RunInstancesCommand', FakeAccount.ec2Error('VcpuLimitExceeded', 'You have requested more vCPU capacity than your current vCPU limit of 32 allows.'));
     const input = classInput(roster(6));

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isTerminal } from '../../../cli/main';
 import type { ExecutionView } from '../../../shared/execution-view';
 import { fakeApi, runCli } from './support';
 
@@ -274,5 +275,15 @@ describe('hello-fleet ssh, list, status', () => {
     // Assess
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout)).toEqual({ type: 'result', serverId: SERVER_ID, status: 'FAILED', step: 'HealthCheck', error: 'UnexpectedBodyError', cause: 'x' });
+  });
+});
+
+describe('output mode', () => {
+  it('uses spinners only on a terminal that knows its width, plain lines otherwise', () => {
+    // Act, Assess
+    expect(isTerminal({ isTTY: true, columns: 80 })).toBe(true);
+    expect(isTerminal({ isTTY: true, columns: 0 })).toBe(false);
+    expect(isTerminal({ isTTY: true })).toBe(false);
+    expect(isTerminal({ isTTY: false, columns: 80 })).toBe(false);
   });
 });
