@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { ExecutionView } from '../shared/execution-view';
@@ -8,12 +8,12 @@ import { INSTANCE_TYPES, KEY_TYPES, LIMITS, UBUNTU_VERSIONS } from '../shared/va
 import { HelloFleetApi, type Json, type ServerRequestBody, type ServerStatusBody } from './api';
 import { CliError, EXIT, EXIT_CODES_HELP, type ExitCode } from './errors';
 import { follow } from './follow';
+import { loadMachine, machineNames } from './graph/index';
 import { renderMermaid } from './graph/mermaid';
-import type { AslStates } from './graph/model';
 import { renderSvg } from './graph/svg';
 import { assertNoKeyFile, keyFilePath, readPrivateKey, ssmClientFor, writeKeyFile } from './key';
 import { type OutputMode, type Renderer, rendererFor } from './render';
-import { defaultTargetDeps, resolveTarget, type Target, type TargetDeps, type TargetOptions } from './target';
+import { defaultTargetDeps, resolveTarget, type TargetDeps, type TargetOptions } from './target';
 
 /**
  * Spinners need a terminal that knows its width: a pseudo-terminal without a size (columns 0, as under
@@ -40,7 +40,6 @@ interface GlobalOptions extends TargetOptions {
   plain?: boolean;
 }
 
-const ROOT = join(import.meta.dirname, '..');
 const TERMINAL_PROVISION = new Set(['READY', 'FAILED']);
 const TERMINAL_TEARDOWN = new Set(['TERMINATED', 'TEARDOWN_FAILED']);
 const FAILED_STATUSES = new Set(['FAILED', 'TEARDOWN_FAILED']);
@@ -297,13 +296,13 @@ export const buildProgram = (io: CliIo, setExit: (code: ExitCode) => void): Comm
     program
       .command('graph')
       .description('draw a state machine (Mermaid or SVG); --execution colours the states a server visited')
-      .addOption(new Option('--machine <machine>', 'which workflow (default provision, or the execution’s)').choices(['provision', 'teardown']))
+      .addOption(new Option('--machine <machine>', 'which workflow (default provision, or the execution’s)').choices(machineNames()))
       .addOption(new Option('--format <format>', 'output format').choices(['mermaid', 'svg']).default('mermaid'))
       .option('--execution <serverId>', "colour the states of this server's current execution")
       .option('--out <file>', 'write to a file instead of stdout'),
-  ).action(async (options: { machine?: 'provision' | 'teardown'; format: 'mermaid' | 'svg'; execution?: string; out?: string }, command: Command) => {
+  ).action(async (options: { machine?: string; format: 'mermaid' | 'svg'; execution?: string; out?: string }, command: Command) => {
     let visits: ExecutionView['states'] | undefined;
-    let machine = options.machine ?? 'provision';
+    let machine: string = options.machine ?? 'provision';
     if (options.execution !== undefined) {
       const { api } = await context(command);
       const view = await api.getExecution(options.execution);
@@ -313,7 +312,7 @@ export const buildProgram = (io: CliIo, setExit: (code: ExitCode) => void): Comm
       machine = view.machine;
       visits = view.states;
     }
-    const asl = JSON.parse(readFileSync(join(ROOT, 'statemachine', `${machine}.asl.json`), 'utf8')) as AslStates;
+    const asl = loadMachine(machine);
     const drawing = options.format === 'svg' ? renderSvg(asl, visits) : renderMermaid(asl, visits);
     if (options.out === undefined) {
       io.stdout.write(drawing.endsWith('\n') ? drawing : `${drawing}\n`);

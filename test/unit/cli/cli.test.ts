@@ -287,3 +287,36 @@ describe('output mode', () => {
     expect(isTerminal({ isTTY: false, columns: 80 })).toBe(false);
   });
 });
+
+describe('hello-fleet graph', () => {
+  it('draws any state machine of statemachine/ as Mermaid or SVG without calling an API, and names the machines on a wrong one', async () => {
+    // Act
+    const provision = await runCli(['graph']);
+    const klass = await runCli(['graph', '--machine', 'class', '--format', 'svg']);
+    const wrong = await runCli(['graph', '--machine', 'nope']);
+    // Assess
+    expect(provision.code).toBe(0);
+    expect(provision.stdout).toMatch(/^flowchart TD\n/);
+    expect(provision.stdout).toContain('HealthCheck');
+    expect(klass.code).toBe(0);
+    expect(klass.stdout).toMatch(/^<svg[\s\S]*StartStudentServer[\s\S]*<\/svg>\n$/);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('course-teardown');
+  });
+
+  it('colours the states a server visited with --execution, from the execution endpoint', async () => {
+    // Prepare
+    const view: ExecutionView = {
+      ...progression().at(-1)!,
+      states: { CreateKeyPair: 'succeeded', CreateSecurityGroup: 'succeeded', RunInstance: 'running' },
+    };
+    const api = await apiWith([view]);
+    // Act
+    const result = await runCli(['--api-url', api.url, '--api-key', 'k3y', 'graph', '--execution', SERVER_ID]);
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^ {2}class CreateKeyPair,CreateSecurityGroup succeeded$/m);
+    expect(result.stdout).toMatch(/^ {2}class RunInstance running$/m);
+    expect(api.requests.map((r) => r.url)).toEqual([`/local/servers/${SERVER_ID}/execution`]);
+  });
+});
