@@ -41,6 +41,8 @@ beforeAll(async () => {
   process.env.TEARDOWN_STATE_MACHINE_ARN = machineArn('hello-fleet-test-teardown');
   // POST /webhooks/lms (lms-webhook) reads it at cold start; no course teardown runs here.
   process.env.COURSE_TEARDOWN_STATE_MACHINE_ARN = machineArn('hello-fleet-test-course-teardown');
+  // The class batch routes (create-course-batch, get-course-batch) read it at cold start; no class runs here.
+  process.env.CLASS_STATE_MACHINE_ARN = machineArn('hello-fleet-test-class');
   process.env.AWS_MAX_ATTEMPTS = '1';
   api = await startLocalApi({ apiKey: API_KEY, stage: 'local', log: () => {} });
 });
