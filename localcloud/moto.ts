@@ -164,9 +164,17 @@ const iamCall = async (url: string, params: Record<string, string>, ok: string[]
 };
 
 /**
- * `python -m moto.server -H 127.0.0.1 -p <port>`, through a two-line prelude: on Linux the moto process
- * asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so a Node process killed hard
- * (SIGKILL, a test worker's timeout) never leaves a moto server behind. Elsewhere the prelude does nothing.
+ * `python -m moto.server -H 127.0.0.1 -p <port>`, through a prelude:
+ *
+ * - On Linux the moto process asks the kernel for SIGTERM when its parent dies (PR_SET_PDEATHSIG), so a
+ *   Node process killed hard (SIGKILL, a test worker's timeout) never leaves a moto server behind.
+ * - moto 5 reads one EC2 resource's tags by scanning EVERY tag of the account with regular expressions
+ *   (TaggedEC2Resource.get_tags → describe_tags with a resource-id filter), so a DescribeInstances with a
+ *   tag filter costs O(instances × all tags): about a second of one GIL-bound core with 200 servers, and
+ *   a class of 300 stalled the emulator there (npm run bench -- --only class). The prelude replaces it by
+ *   a lookup of that resource's own entry in the same tag table, which gives the same list (ids never
+ *   hold the wildcards `*` `?` that the regular expression would expand). Says so on stderr if moto ever
+ *   moves the names; then moto stays as it is, only slower.
  */
 const MOTO_MAIN = [
   'import os, sys',
@@ -177,6 +185,18 @@ const MOTO_MAIN = [
   '    pass',
   "if str(os.getppid()) != os.environ.get('HELLO_FLEET_PARENT_PID', str(os.getppid())):",
   '    sys.exit(0)',
+  'try:',
+  '    from moto.ec2.models.core import TaggedEC2Resource',
+  '    from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix',
+  '    def _own_tags(self):',
+  "        rid = getattr(self, 'id', None)",
+  '        if not rid:',
+  '            return []',
+  "        kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(rid), '')",
+  "        return [{'resource_id': rid, 'key': k, 'value': v, 'resource_type': kind} for k, v in dict(self.ec2_backend.tags.get(rid, {})).items()]",
+  '    TaggedEC2Resource.get_tags = _own_tags',
+  'except Exception as error:',
+  "    print('hello-fleet: moto tag lookup left unpatched: %r' % (error,), file=sys.stderr)",
   'from moto.server import main',
   "main(['-H', '127.0.0.1', '-p', sys.argv[1]])",
 ].join('\n');

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateSecurityGroupCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeTagsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Moto, startMoto } from '../../localcloud/moto';
 import { ensurePythonEnv } from '../../localcloud/python';
@@ -70,6 +70,34 @@ describe('localcloud/moto', () => {
     });
     // Assess
     expect(await response.text()).toContain('<PolicyArn>arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore</PolicyArn>');
+  });
+
+  it("reads a resource's tags from its own entry: the tags DescribeTags lists, and tag filters select exactly", async () => {
+    // Prepare: two tagged instances and a tagged group (the prelude's fast lookup serves all three).
+    const { amiId } = await moto.setup({ instanceProfileName: 'tags-fast-path' });
+    const ec2 = new EC2Client(clientConfig(moto.url));
+    const tagged = (server: string) => [{ Key: 'hello-fleet:server-id', Value: server }, { Key: 'Name', Value: `app ${server}` }];
+    const launch = (server: string) =>
+      ec2.send(new RunInstancesCommand({ ImageId: amiId, MinCount: 1, MaxCount: 1, TagSpecifications: [{ ResourceType: 'instance', Tags: tagged(server) }] }));
+    const [a] = (await launch('hf-fastpathaaaa')).Instances ?? [];
+    await launch('hf-fastpathbbbb');
+    const { GroupId } = await ec2.send(
+      new CreateSecurityGroupCommand({ GroupName: 'tags-fast-path', Description: 'd', TagSpecifications: [{ ResourceType: 'security-group', Tags: tagged('hf-fastpathaaaa') }] }),
+    );
+    const filter = [{ Name: 'tag:hello-fleet:server-id', Values: ['hf-fastpathaaaa'] }];
+    // Act
+    const { Reservations = [] } = await ec2.send(new DescribeInstancesCommand({ Filters: filter }));
+    const { SecurityGroups = [] } = await ec2.send(new DescribeSecurityGroupsCommand({ Filters: filter }));
+    const { Tags = [] } = await ec2.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [a!.InstanceId!] }] }));
+    // Assess
+    const found = Reservations.flatMap((r) => r.Instances ?? []);
+    expect(found.map((i) => i.InstanceId)).toEqual([a!.InstanceId]);
+    const sorted = (tags: { Key?: string; Value?: string }[]) => tags.map((t) => `${t.Key}=${t.Value}`).sort();
+    expect(sorted(found[0]!.Tags ?? [])).toEqual(sorted(Tags));
+    expect(sorted(found[0]!.Tags ?? [])).toEqual(['Name=app hf-fastpathaaaa', 'hello-fleet:server-id=hf-fastpathaaaa']);
+    expect(SecurityGroups.map((g) => g.GroupId)).toEqual([GroupId]);
+    expect(moto.stderrTail()).not.toContain('left unpatched');
+    ec2.destroy();
   });
 
   it('forgets everything on reset, and setup works again afterwards', async () => {
