@@ -10,12 +10,12 @@
  */
 import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { LOCAL_REGION, LOCAL_STAGE, type LocalCloud } from '../../localcloud/index';
 import { startCourseTeardown } from '../../shared/course-batch';
 import { studentServerId } from '../../shared/server-id';
 import { TAG } from '../../shared/tags';
-import { api, browse, type Json, leftovers, motoClients, startCloud, waitForServer } from './support';
+import { api, browse, type Json, leftovers, motoClients, useLocalCloud, waitForServer } from './support';
 
 const ROSTER = Math.max(3, Number(process.env.CLASS_ROSTER ?? 12) || 12);
 const COURSE = 'cs-e2e-101';
@@ -25,12 +25,7 @@ const serverOf = (student: string) => studentServerId(LOCAL_STAGE, COURSE, stude
 
 let cloud: LocalCloud;
 
-beforeAll(async () => {
-  cloud = await startCloud();
-}, 120_000);
-afterAll(async () => {
-  await cloud?.stop();
-});
+useLocalCloud((started) => (cloud = started));
 
 /** Polls the batch status until its class execution has ended (bounded). */
 const waitForBatch = async (batchId: string, timeoutMs: number): Promise<Json> => {

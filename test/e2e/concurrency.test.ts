@@ -2,19 +2,14 @@
  * Twenty servers at once on the local cloud: every one READY, each on its own loopback port, each
  * public IP reaching its own app, and no server's resources mixed up with another's.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LocalCloud } from '../../localcloud/index';
-import { browse, instancesOf, provision, startCloud, waitForServer } from './support';
+import { browse, instancesOf, provision, useLocalCloud, waitForServer } from './support';
 
 const SERVERS = 20;
 let cloud: LocalCloud;
 
-beforeAll(async () => {
-  cloud = await startCloud();
-}, 120_000);
-afterAll(async () => {
-  await cloud?.stop();
-});
+useLocalCloud((started) => (cloud = started));
 
 describe('many servers at once', () => {
   it(`provisions ${SERVERS} servers concurrently, all READY, distinct ports, no cross-talk`, async () => {

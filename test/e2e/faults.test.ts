@@ -4,22 +4,13 @@
  * error otherwise: the server ends FAILED with that step named, and nothing tagged for it is left in
  * moto, nor any process on the machine.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LocalCloud } from '../../localcloud/index';
-import { leftovers, provision, startCloud, waitForServer } from './support';
+import { leftovers, provision, useLocalCloud, waitForServer } from './support';
 
 let cloud: LocalCloud;
 
-beforeAll(async () => {
-  cloud = await startCloud();
-}, 120_000);
-afterAll(async () => {
-  await cloud?.stop();
-});
-beforeEach(() => {
-  cloud.faults.clear();
-  cloud.instances.setFaults({});
-});
+useLocalCloud((started) => (cloud = started), { resetFaults: true });
 
 const cases: { step: string; error: string; inject: () => void }[] = [
   {

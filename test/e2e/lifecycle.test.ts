@@ -7,22 +7,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type LocalCloud, LOCAL_REGION } from '../../localcloud/index';
-import { alive, api, browse, direct, instancesOf, type Json, leftovers, provision, startCloud, waitForServer } from './support';
+import { alive, api, browse, direct, instancesOf, type Json, leftovers, provision, useLocalCloud, waitForServer } from './support';
 
 let cloud: LocalCloud;
 
-beforeAll(async () => {
-  cloud = await startCloud();
-}, 120_000);
-afterAll(async () => {
-  await cloud?.stop();
-}, 60_000);
-beforeEach(() => {
-  cloud.faults.clear();
-  cloud.instances.setFaults({});
-});
+useLocalCloud((started) => (cloud = started), { resetFaults: true });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

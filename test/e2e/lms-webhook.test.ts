@@ -5,26 +5,17 @@
  * nothing tagged behind; a stale or unsigned delivery starts nothing; tags carry ids, never a name.
  */
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type LocalCloud, LOCAL_REGION, LOCAL_STAGE } from '../../localcloud/index';
 import { signatureHeaders } from '../../shared/lms/signature';
 import { studentServerId } from '../../shared/server-id';
 import { TAG } from '../../shared/tags';
 import { canvasEnrollment, canvasEvent } from '../unit/fixtures/canvas';
-import { api, instancesOf, type Json, leftovers, startCloud, waitForServer } from './support';
+import { api, instancesOf, type Json, leftovers, useLocalCloud, waitForServer } from './support';
 
 let cloud: LocalCloud;
 
-beforeAll(async () => {
-  cloud = await startCloud();
-}, 120_000);
-afterAll(async () => {
-  await cloud?.stop();
-}, 60_000);
-beforeEach(() => {
-  cloud.faults.clear();
-  cloud.instances.setFaults({});
-});
+useLocalCloud((started) => (cloud = started), { resetFaults: true });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const DISPLAY_NAME = 'Ada Lovelace';

@@ -4,18 +4,13 @@
  */
 import { AuthorizeSecurityGroupIngressCommand, RevokeSecurityGroupIngressCommand } from '@aws-sdk/client-ec2';
 import { existsSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { LocalCloud } from '../../localcloud/index';
-import { api, browse, direct, instancesOf, motoClients, provision, securityGroupOf, startCloud, waitForServer } from './support';
+import { api, browse, direct, instancesOf, motoClients, provision, securityGroupOf, useLocalCloud, waitForServer } from './support';
 
 let cloud: LocalCloud;
 
-beforeAll(async () => {
-  cloud = await startCloud();
-}, 120_000);
-afterAll(async () => {
-  await cloud?.stop();
-});
+useLocalCloud((started) => (cloud = started));
 
 describe('provisioning on the local cloud', () => {
   it('HappyPathTest: POST, poll GET until READY, and the URL answers {"Hello":"World"}', async () => {

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { type LocalCloud, LOCAL_REGION, LOCAL_STAGE, startLocalCloud } from '../../localcloud/index';
 import { keyParameterName } from '../../shared/names';
 import { TAG } from '../../shared/tags';
@@ -14,6 +15,27 @@ import { TAG } from '../../shared/tags';
 export type Json = Record<string, unknown>;
 
 export const startCloud = (): Promise<LocalCloud> => startLocalCloud({ timeScale: 0.05 });
+
+/**
+ * One local cloud for a test file: started before its tests (handed to `started`), stopped after them,
+ * and with `resetFaults` its injected faults cleared before each test.
+ */
+export const useLocalCloud = (started: (cloud: LocalCloud) => void, { resetFaults = false } = {}): void => {
+  let cloud: LocalCloud | undefined;
+  beforeAll(async () => {
+    cloud = await startCloud();
+    started(cloud);
+  }, 120_000);
+  afterAll(async () => {
+    await cloud?.stop();
+  }, 60_000);
+  if (resetFaults) {
+    beforeEach(() => {
+      cloud?.faults.clear();
+      cloud?.instances.setFaults({});
+    });
+  }
+};
 
 export const api = async (cloud: LocalCloud, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
   const response = await fetch(`${cloud.apiUrl}${path}`, {
