@@ -1,4 +1,4 @@
-/** Exit codes that scripts can rely on (README "The CLI", and `hello-fleet --help`). */
+/** Exit codes that scripts can rely on (docs/cli.md "Exit codes", and `hello-fleet --help`). */
 export const EXIT = {
   /** The command did what it was asked: the server is READY, TERMINATED, listed, ... */
   ok: 0,
