@@ -96,7 +96,10 @@ export const launchInstance = async (
           Ebs: { VolumeSize: server.volumeSizeGiB, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
         },
       ],
-      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 2 },
+      // IMDSv2 only, one hop: the SSM agent and uvicorn run on the host, nothing in a container needs the
+      // instance's credentials (a second hop is what a container behind a bridge would need). RunInstanceRole
+      // refuses any other value.
+      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
       TagSpecifications: [
         { ResourceType: 'instance', Tags: tags },
         { ResourceType: 'volume', Tags: tags },
