@@ -44,7 +44,10 @@ export const inputsHash = (): string => {
   return hash.digest('hex');
 };
 
-const isCurrent = (hash: string): boolean => existsSync(STAMP) && readFileSync(STAMP, 'utf8') === hash && existsSync(TEMPLATE);
+/** The stamp: the inputs' hash and the template's, so a template packaged by hand since (another stage) is not taken for ours. */
+const stampOf = (hash: string): string => `${hash} ${createHash('sha256').update(readFileSync(TEMPLATE)).digest('hex')}`;
+
+const isCurrent = (hash: string): boolean => existsSync(STAMP) && existsSync(TEMPLATE) && readFileSync(STAMP, 'utf8') === stampOf(hash);
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -94,7 +97,7 @@ export const renderPackage = async (): Promise<void> => {
         throw new Error(`npm run package failed:\n${error.stdout ?? ''}\n${error.stderr ?? ''}`);
       },
     );
-    writeFileSync(STAMP, hash);
+    writeFileSync(STAMP, stampOf(hash));
   } finally {
     rmSync(LOCK, { recursive: true, force: true });
   }
