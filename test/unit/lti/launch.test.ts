@@ -163,7 +163,7 @@ describe('the launch security checks: each refused with its named error, nothing
   it('refuses several audiences without azp, and an azp of another tool: LtiAudienceMismatchError', async () => {
     const login = await browserLogin(h, people.student.sub, people.course.id);
     const clientId = h.platform.registration().clientId;
-    const noAzp = { ...claimsOf(login), aud: [clientId, 'another-tool'] };
+    const noAzp: JWTPayload = { ...claimsOf(login), aud: [clientId, 'another-tool'] };
     delete noAzp.azp;
     await expectRefused(login, launch(login, withToken(login, await h.platform.signIdToken(noAzp))), errors.LtiAudienceMismatchError);
     const otherAzp = { ...claimsOf(login), aud: [clientId, 'another-tool'], azp: 'another-tool' };
