@@ -166,6 +166,40 @@ const INSTITUTION_ROLES: Record<CourseRole, string[]> = {
   Mentor: [],
 };
 
+/** Canvas's name for its Platform Storage frame, sent as lti_storage_target. */
+export const STORAGE_FRAME_NAME = 'post_message_forwarding';
+const STORAGE_FRAME_PATH = '/post_message_forwarding';
+
+/**
+ * The Platform Storage frame (lti-pm-s v0.1): answers lti.capabilities, lti.put_data and lti.get_data
+ * posted by a tool frame, keeping values per tool origin, and answering to that origin only.
+ */
+const STORAGE_FRAME_HTML = `<!doctype html><html><head><meta charset="utf-8"><title>storage</title></head><body><script>
+(function () {
+  var values = {};
+  window.addEventListener('message', function (event) {
+    var data = event.data;
+    if (!data || typeof data.subject !== 'string' || !event.source) return;
+    var reply = { subject: data.subject + '.response', message_id: data.message_id };
+    if (data.subject === 'lti.capabilities') {
+      reply.supported_messages = [{ subject: 'lti.capabilities' }, { subject: 'lti.put_data' }, { subject: 'lti.get_data' }];
+    } else if (data.subject === 'lti.put_data' && typeof data.key === 'string') {
+      values[event.origin + '\\u0000' + data.key] = data.value;
+      reply.key = data.key;
+      reply.value = data.value;
+    } else if (data.subject === 'lti.get_data' && typeof data.key === 'string') {
+      reply.key = data.key;
+      var stored = values[event.origin + '\\u0000' + data.key];
+      if (stored === undefined) reply.error = { code: 'bad_request', message: 'no value for this key' };
+      else reply.value = stored;
+    } else {
+      reply.error = { code: 'unsupported_subject', message: 'not supported' };
+    }
+    event.source.postMessage(reply, event.origin);
+  });
+})();
+</script></body></html>`;
+
 const SYSTEM_USER = 'http://purl.imsglobal.org/vocab/lis/v2/system/person#User';
 const ACCESS_TOKEN_SECONDS = 3600;
 
@@ -363,6 +397,14 @@ export class LtiPlatform {
     return url.href;
   }
 
+  /** The course page with the tool in an iframe (and the storage frame): what a browser opens to launch as a user would. */
+  courseUrl(sub: string, courseId: string): string {
+    const url = new URL(`${this.baseUrl}/course`);
+    url.searchParams.set('user', sub);
+    url.searchParams.set('course', courseId);
+    return url.href;
+  }
+
   // ------------------------------------------------------------ keys and tokens (also for tests that forge)
 
   /** The platform's public key set. */
@@ -479,6 +521,8 @@ export class LtiPlatform {
     const path = url.pathname;
     const paths = this.paths;
     if (path === '/launch' && request.method === 'GET') return this.startLaunch(url);
+    if (path === '/course' && request.method === 'GET') return this.coursePage(url);
+    if (path === STORAGE_FRAME_PATH && request.method === 'GET') return html(200, STORAGE_FRAME_HTML);
     if (path === paths.auth && (request.method === 'GET' || request.method === 'POST')) return this.authorize(request, url);
     if (path === paths.jwks && request.method === 'GET') {
       this.stats.jwks += 1;
@@ -490,6 +534,23 @@ export class LtiPlatform {
     const course = [...this.courses.keys()].find((id) => paths.nrps(id) === path);
     if (course !== undefined && request.method === 'GET') return this.memberships(request, url, course);
     return errorPage(404, `no such page: ${path}`);
+  }
+
+  /**
+   * The course page a browser opens: the tool in an iframe (as Canvas's course navigation shows it),
+   * and, when Platform Storage is on, the hidden `post_message_forwarding` frame on the platform's
+   * origin that keeps what the tool puts there.
+   */
+  private coursePage(url: URL): Response {
+    const launch = this.launchUrl(url.searchParams.get('user') ?? '', url.searchParams.get('course') ?? '');
+    const storage = this.platformStorage ? `<iframe name="${STORAGE_FRAME_NAME}" src="${STORAGE_FRAME_PATH}" hidden></iframe>` : '';
+    return html(
+      200,
+      `<!doctype html><html><head><meta charset="utf-8"><title>Course</title></head><body>
+<iframe name="tool" title="hello-fleet" src="${escapeHtml(launch)}" style="width:100%;height:600px;border:0"></iframe>
+${storage}
+</body></html>`,
+    );
   }
 
   /** Third-party-initiated login (Security Framework §5.1.1.1), as an auto-submitting POST form (both LMSs post it). */
@@ -517,7 +578,7 @@ export class LtiPlatform {
       lti_deployment_id: deploymentId,
     };
     if (this.flavor === 'canvas') Object.assign(params, { canvas_region: 'not_configured', canvas_environment: 'prod' });
-    if (this.platformStorage) params.lti_storage_target = 'post_message_forwarding';
+    if (this.platformStorage) params.lti_storage_target = STORAGE_FRAME_NAME;
     if (url.searchParams.get('method') === 'get') {
       const login = new URL(tool.loginUrl);
       for (const [name, value] of Object.entries(params)) login.searchParams.set(name, value);
@@ -566,7 +627,7 @@ export class LtiPlatform {
     );
     const fields: Record<string, string> = { id_token: idToken };
     if (params.state !== undefined) fields.state = params.state;
-    if (this.platformStorage) fields.lti_storage_target = 'post_message_forwarding';
+    if (this.platformStorage) fields.lti_storage_target = STORAGE_FRAME_NAME;
     return html(200, autoSubmitForm(redirectUri, fields, 'Launching hello-fleet'));
   }
 
@@ -775,10 +836,16 @@ const send = async (res: ServerResponse, response: Response): Promise<void> => {
   res.end(Buffer.from(await response.arrayBuffer()));
 };
 
-/** Starts a local LTI platform on 127.0.0.1 (a free port unless given). */
-export const startLtiPlatform = async (options: Omit<LtiPlatformOptions, 'baseUrl'> & { port?: number } = {}): Promise<RunningLtiPlatform> => {
+/** Starts a local LTI platform listening on 127.0.0.1 (a free port unless given). */
+export const startLtiPlatform = async (
+  options: Omit<LtiPlatformOptions, 'baseUrl'> & {
+    port?: number;
+    /** The host name in its URLs; it always listens on 127.0.0.1. `localhost` makes it another site than a tool on 127.0.0.1. */
+    host?: '127.0.0.1' | 'localhost';
+  } = {},
+): Promise<RunningLtiPlatform> => {
   const port = options.port ?? (await freePort());
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
   const platform = await LtiPlatform.create({ ...options, baseUrl: url });
   const server: Server = createServer((req, res) => {
     toRequest(req, url)
