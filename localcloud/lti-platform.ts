@@ -2,7 +2,6 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
   calculateJwkThumbprint,
-  createLocalJWKSet,
   createRemoteJWKSet,
   type CryptoKey,
   customFetch,
@@ -867,5 +866,3 @@ export const startLtiPlatform = async (
   };
 };
 
-/** Verifies a token against this platform's published keys (tests: what the tool verifies, seen from the platform). */
-export const verifyWithPlatformKeys = (platform: LtiPlatform, token: string) => jwtVerify(token, createLocalJWKSet(platform.jwks()));

@@ -1,4 +1,4 @@
-import { LTI_ERROR_NAMES, type LtiErrorName } from '../errors';
+import type { LtiErrorName } from '../errors';
 import { MAIN_STEPS, type MainStep } from '../server-status';
 
 /**
@@ -622,8 +622,3 @@ export const explainError = (language: Language, errorName: string | undefined):
   return (errorName !== undefined && Object.hasOwn(catalogue, errorName) ? catalogue[errorName] : undefined) ?? catalogue.unknown as ErrorText;
 };
 
-/** Every error name the catalogue explains (tests: each LTI error has an entry). */
-export const explainedErrorNames = (): string[] => Object.keys(EN_ERRORS);
-
-/** The LTI errors, for the contract between shared/errors.ts and the catalogue. */
-export const LTI_ERRORS_EXPLAINED: readonly LtiErrorName[] = LTI_ERROR_NAMES;
