@@ -2,12 +2,14 @@
  * The API's own limits, as a deployed user meets them, on the local cloud: serverless.yml's usage plan
  * (5 requests/s, burst 10) with a quota small enough to run out in the middle of `hello-fleet up`, over
  * a period of seconds instead of API Gateway's day (quotaPeriodMs: local only). The CLI runs as a child
- * process, found through an endpoints file as `npm run localcloud` writes it.
+ * process, found through an endpoints file as `npm run localcloud` writes it; the dashboard in Debian's
+ * Chromium (playwright-core), as test/e2e/dashboard.test.ts drives it.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalCloud, startLocalCloud } from '../../localcloud/index';
 import { usagePlanFromServerless } from '../../localcloud/usage-plan';
@@ -21,9 +23,11 @@ const BIN = join(ROOT, 'bin', 'hello-fleet.mjs');
  */
 const QUOTA = 2;
 const PERIOD_MS = 5000;
+const CHROMIUM = '/usr/bin/chromium';
 
 let cloud: LocalCloud;
 let env: NodeJS.ProcessEnv;
+let browser: Browser | undefined;
 
 beforeAll(async () => {
   cloud = await startLocalCloud({ timeScale: 0.05, usagePlan: { quotaLimit: QUOTA, quotaPeriodMs: PERIOD_MS } });
@@ -33,6 +37,7 @@ beforeAll(async () => {
   env = { PATH: process.env.PATH, HOME: dir, LOCAL_CLOUD_ENDPOINTS: endpoints };
 }, 120_000);
 afterAll(async () => {
+  await browser?.close();
   await cloud?.stop();
 });
 
@@ -91,5 +96,31 @@ describe('the API usage plan on the local cloud', () => {
     const stats = cloud.api.stats();
     expect(stats['GET /servers/{serverId}/execution']?.quotaExceeded).toBeGreaterThan(0);
     expect(await allowed(() => api(cloud, 'GET', `/servers/${serverId}`))).toMatchObject({ status: 200, body: { status: 'READY' } });
+  }, 300_000);
+
+  it('keeps the dashboard following a server through the same limits: it says it waits, and shows READY', async () => {
+    // Prepare
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'] });
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(cloud.dashboardUrl);
+    // Act: New server, pressed again if the POST itself met the spent quota (the page says so).
+    for (let tries = 0; (await page.textContent('#detail-title')) === '' && tries < 20; tries++) {
+      await page.click('#new-server');
+      await page.waitForFunction("document.querySelector('#detail-title').textContent !== '' || document.querySelector('#message').textContent !== ''");
+      if ((await page.textContent('#detail-title')) === '') await page.waitForTimeout(1000);
+    }
+    const serverId = await page.textContent('#detail-title');
+    await page.waitForSelector('#throttled:not([hidden])', { timeout: 60_000 });
+    const waiting = await page.textContent('#throttled');
+    await page.waitForSelector('#detail-status.status-READY', { timeout: 240_000 });
+    // Assess
+    expect(serverId).toMatch(/^hf-[a-z2-7]{12}$/);
+    expect(waiting).toMatch(/429 Limit Exceeded\): trying again in \d+ s\./);
+    expect(await page.$eval('#graph g[data-state="HealthCheck"]', (node) => node.getAttribute('data-visit'))).toBe('succeeded');
+    expect(await allowed(() => api(cloud, 'GET', `/servers/${serverId}`))).toMatchObject({ body: { status: 'READY' } });
+    expect(errors).toEqual([]);
   }, 300_000);
 });
