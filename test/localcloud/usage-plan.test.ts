@@ -176,17 +176,15 @@ describe("serverless.yml's usage plan", () => {
   it("reads the stack's throttle and the quota parameter's default from serverless.yml, as osls resolves it", () => {
     // Prepare
     const config = parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as {
-      params: { default: { apiQuotaPerDay: number } };
       provider: { apiGateway: { usagePlan: { throttle: { rateLimit: number; burstLimit: number }; quota: { limit: string } } } };
     };
     // Act
     const plan = usagePlanFromServerless();
+    const overridden = usagePlanFromServerless({ params: { apiQuotaPerDay: '77' } });
     // Assess
-    expect(config.provider.apiGateway.usagePlan.quota.limit).toBe('${param:apiQuotaPerDay}');
-    expect(plan).toEqual({
-      throttle: config.provider.apiGateway.usagePlan.throttle,
-      quota: { limit: config.params.default.apiQuotaPerDay, period: 'DAY' },
-    });
+    expect(config.provider.apiGateway.usagePlan.quota.limit).toBe('${param:apiQuotaPerDay, 5000}');
+    expect(plan).toEqual({ throttle: config.provider.apiGateway.usagePlan.throttle, quota: { limit: 5000, period: 'DAY' } });
+    expect(overridden.quota?.limit).toBe(77);
   });
 
   it('lets an explicit parameter win over params.<stage>, which wins over params.default and the inline default', () => {
