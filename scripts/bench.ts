@@ -71,8 +71,9 @@ export interface AslDefinition {
 const RETRY_DEFAULTS = { IntervalSeconds: 1, BackoffRate: 2, MaxAttempts: 3 };
 const TASK_DEFAULT_TIMEOUT_SECONDS = 99_999_999;
 
-/** Errors that mean "the platform hiccuped" (throttling, timeouts, Lambda service faults), not "the instance is not ready yet". */
+/** Errors that mean "the platform hiccuped" (throttling, AWS 5xx, timeouts, Lambda service faults), not "the instance is not ready yet". */
 const isInfrastructureError = (name: string): boolean =>
+  name === 'AwsServiceFaultError' ||
   name === 'States.ALL' ||
   name === 'States.Timeout' ||
   name === 'States.TaskFailed' ||
