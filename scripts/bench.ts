@@ -21,7 +21,8 @@
  *   --time-scale 0.1      LOCAL_TIME_SCALE for every N (default: per N, see defaultTimeScale)
  *   --spawns 7            node spawns per bundle (after one discarded warm-up)
  *   --only provision,bundles,asl                             --json <file>  also write the raw results
- *   --only class --roster 300 --throttle 0.2   a whole class (scripts/bench-class.ts); not in the default --only
+ *   --only class --roster 300 --throttle 0.2 --fault 0   a whole class (scripts/bench-class.ts), with a share of
+ *                         EC2/SSM calls throttled and a share answered 5xx; not in the default --only
  *   --run-deadline-minutes <m>   per run (default 2 min + 15 s per server)
  *   --nice-instances      an experiment: the instances' processes (shells, pip, uvicorn) at nice 19, and
  *                         their sessions' autogroups too, so they can't starve moto and the local cloud of
@@ -330,9 +331,10 @@ export interface BenchOptions {
   timeScale?: number;
   spawns: number;
   only: Set<'provision' | 'bundles' | 'asl' | 'class'>;
-  /** --only class: the roster size and the throttled share of EC2/SSM calls. */
+  /** --only class: the roster size, the throttled share and the 5xx share of EC2/SSM calls. */
   roster: number;
   throttle: number;
+  fault: number;
   json?: string;
   runDeadlineMinutes?: number;
   worker: boolean;
@@ -358,7 +360,7 @@ export const parseArgs = (argv: string[]): BenchOptions => {
       continue;
     }
     const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
-    if (!['--n', '--runs', '--time-scale', '--spawns', '--only', '--json', '--run-deadline-minutes', '--roster', '--throttle'].includes(flag)) {
+    if (!['--n', '--runs', '--time-scale', '--spawns', '--only', '--json', '--run-deadline-minutes', '--roster', '--throttle', '--fault'].includes(flag)) {
       throw new Error(`unknown option ${arg}`);
     }
     const value = inline ?? argv[++i];
@@ -381,6 +383,8 @@ export const parseArgs = (argv: string[]): BenchOptions => {
   for (const part of only) if (!['provision', 'bundles', 'asl', 'class'].includes(part)) throw new Error(`--only: unknown part ${part}`);
   const throttle = Number(values.get('--throttle') ?? 0.2);
   if (!(throttle >= 0 && throttle < 1)) throw new Error('--throttle: a share from 0 to below 1');
+  const fault = Number(values.get('--fault') ?? 0);
+  if (!(fault >= 0 && fault < 1)) throw new Error('--fault: a share from 0 to below 1');
   const scale = values.get('--time-scale');
   const deadline = values.get('--run-deadline-minutes');
   const json = values.get('--json');
@@ -392,6 +396,7 @@ export const parseArgs = (argv: string[]): BenchOptions => {
     only,
     roster: numbers('--roster', values.get('--roster') ?? '300', true)[0]!,
     throttle,
+    fault,
     ...(json === undefined ? {} : { json }),
     ...(deadline === undefined ? {} : { runDeadlineMinutes: numbers('--run-deadline-minutes', deadline, false)[0]! }),
     worker,
@@ -1355,6 +1360,7 @@ const main = async (argv: string[]): Promise<number> => {
       const result = await runClassBench({
         roster: options.roster,
         throttle: options.throttle,
+        fault: options.fault,
         timeScale: options.timeScale ?? defaultTimeScale(Math.min(options.roster, 20), availableParallelism()),
         deadlineMinutes: options.runDeadlineMinutes ?? 30 + options.roster / 10,
         onStop: (stop) => stops.push(stop),
@@ -1362,7 +1368,8 @@ const main = async (argv: string[]): Promise<number> => {
         progress,
       });
       raw.class = result;
-      out.push(`## A class of ${options.roster} (POST /courses/{courseId}/servers, ${options.throttle * 100}% of EC2/SSM calls throttled)`, '', classTable(result), '');
+      const faults = `${options.fault > 0 ? `${options.fault * 100}% of EC2/SSM calls 5xx, ` : ''}${options.throttle * 100}% ${options.fault > 0 ? 'of the rest ' : 'of EC2/SSM calls '}throttled`;
+      out.push(`## A class of ${options.roster} (POST /courses/{courseId}/servers, ${faults})`, '', classTable(result), '');
     }
     if (options.only.has('provision')) {
       const sizes = await provisionSizes(options, { onStop: (stop) => stops.push(stop), stopped: () => interrupted });
