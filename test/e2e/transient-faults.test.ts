@@ -5,6 +5,7 @@
  * READY. A fault that never stops exhausts its step's retries and the rollback leaves nothing behind.
  */
 import { GetExecutionHistoryCommand, type HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
+import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { describe, expect, it } from 'vitest';
 import type { LocalCloud } from '../../localcloud/index';
 import { leftovers, provision, useLocalCloud, waitForServer } from './support';
@@ -76,6 +77,22 @@ describe('transient AWS faults on the local cloud', () => {
     },
     300_000,
   );
+
+  it('sends the install script once when SSM carried out SendCommand but the answer was lost', async () => {
+    // Prepare: SendCommand has no idempotency token; the connection drops after SSM accepted the command
+    cloud.faults.add({ service: 'ssm', action: 'SendCommand', drop: true, after: true, times: 1 });
+
+    // Act
+    const created = await provision(cloud, 'e2e-5xx-sendcommand-after');
+    const final = await waitForServer(cloud, String(created.serverId), 300_000);
+
+    // Assess
+    expect(final).toMatchObject({ status: 'READY' });
+    const ssm = new SSMClient({ endpoint: cloud.gatewayUrl, region: 'ap-northeast-2', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const { Commands = [] } = await ssm.send(new ListCommandsCommand({ InstanceId: String(final.instanceId) }));
+    expect(Commands.map((c) => c.Comment).filter((comment) => comment?.endsWith('install-fastapi'))).toHaveLength(1);
+    expect(failedWith(await historyOf(String(created.serverId)))).toContain('AwsServiceFaultError');
+  }, 300_000);
 
   it(`provisions ${SERVERS} servers at once, all READY, while a fifth of EC2 and SSM calls answer 5xx, some connections drop and a tenth are throttled`, async () => {
     // Prepare
