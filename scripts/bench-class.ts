@@ -88,10 +88,20 @@ export const runClassBench = async (options: ClassBenchOptions): Promise<ClassBe
     const posted = await api(cloud, 'POST', `/courses/${COURSE}/servers`, { students });
     if (posted.status !== 202) throw new Error(`POST /courses/${COURSE}/servers: ${posted.status} ${JSON.stringify(posted.body)}`);
     const deadline = Date.now() + options.deadlineMinutes * 60_000;
-    let batch: Record<string, any>;
+    let batch: Record<string, any> = {};
     let lastLine = 0;
+    let failedPolls = 0;
     for (;;) {
-      batch = (await api(cloud, 'GET', `/courses/${COURSE}/batches/${String(posted.body.batchId)}`)).body;
+      try {
+        batch = (await api(cloud, 'GET', `/courses/${COURSE}/batches/${String(posted.body.batchId)}`)).body;
+      } catch (error) {
+        // One lost poll of the local API (issue 10 §5: a reset under load) must not end a long run.
+        failedPolls++;
+        options.progress(`  poll failed (${failedPolls}): ${String((error as Error).cause ?? error)}`);
+        if (failedPolls > 10 || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        continue;
+      }
       if (batch.status !== 'RUNNING' || Date.now() > deadline) break;
       if (Date.now() - lastLine > 10_000) {
         lastLine = Date.now();
