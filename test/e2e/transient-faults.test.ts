@@ -3,6 +3,7 @@
  * the services' own 5xx (EC2 InternalError 500 and Unavailable 503 in XML, SSM InternalServerError 500 in
  * JSON), drops a few connections outright, and throttles a tenth on top; concurrent provisions all reach
  * READY. A fault that never stops exhausts its step's retries and the rollback leaves nothing behind.
+ * A SendCommand whose answer is lost after SSM accepted it still runs the install once.
  */
 import { GetExecutionHistoryCommand, type HistoryEvent, SFNClient } from '@aws-sdk/client-sfn';
 import { ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
