@@ -99,8 +99,23 @@ export const protocolOf = (req: AwsRequest): AwsProtocol => {
   return 'rest';
 };
 
-/** EC2 answers throttling with 503; everything else defaults to 400 (a client error). */
-export const defaultErrorStatus = (code: string): number => (code === 'RequestLimitExceeded' ? 503 : 400);
+/**
+ * The status AWS sends with these codes: EC2 throttles with 503; the services' own faults are 500
+ * (EC2 InternalError/InternalFailure, SSM InternalServerError, the query APIs' ServiceFailure) or 503
+ * (ServiceUnavailable, EC2 Unavailable).
+ */
+const CODE_STATUS: Readonly<Record<string, number>> = {
+  RequestLimitExceeded: 503,
+  ServiceUnavailable: 503,
+  Unavailable: 503,
+  InternalError: 500,
+  InternalFailure: 500,
+  InternalServerError: 500,
+  ServiceFailure: 500,
+};
+
+/** The status for an error code when none is given: AWS's own for the codes above, else 400 (a client error). */
+export const defaultErrorStatus = (code: string): number => CODE_STATUS[code] ?? 400;
 
 const xmlEscape = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');

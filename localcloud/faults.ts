@@ -13,11 +13,28 @@ export interface FaultRule {
   service: string;
   /** 'RunInstances', 'SendCommand', ... or '*'. */
   action: string;
-  /** The error code the SDK reports as `error.name`: 'VcpuLimitExceeded', 'RequestLimitExceeded', 'ThrottlingException', ... */
-  error: string;
+  /**
+   * The error code the SDK reports as `error.name`: 'VcpuLimitExceeded', 'RequestLimitExceeded',
+   * 'ThrottlingException', 'InternalError', 'InternalServerError', ... Required unless `drop` is set.
+   */
+  error?: string;
   message?: string;
-  /** HTTP status; default 400 (503 for RequestLimitExceeded, as EC2 does). */
+  /**
+   * HTTP status; default 400, or AWS's own for the codes that have one: 503 for RequestLimitExceeded,
+   * ServiceUnavailable and Unavailable, 500 for InternalError, InternalFailure, InternalServerError.
+   */
   status?: number;
+  /**
+   * Instead of an answer, destroy the connection (a dropped connection: the SDK sees ECONNRESET,
+   * `socket hang up`). Exclusive with `error`.
+   */
+  drop?: boolean;
+  /**
+   * Let the call reach moto first, then answer the fault instead of moto's reply: the service did the
+   * work and the caller never heard (a 5xx or a drop after the fact, which only idempotent steps
+   * survive). Default false: the fault answers and moto never sees the call.
+   */
+  after?: boolean;
   /** Fire this many times, then disarm (the rule is removed). Default: unlimited. */
   times?: number;
   /** 0..1, default 1. */
@@ -35,8 +52,17 @@ const validCount = (value: unknown): boolean => value === undefined || (Number.i
 export const validateFaultRule = (rule: unknown): FaultRule => {
   if (typeof rule !== 'object' || rule === null) throw new TypeError('a fault rule must be a JSON object');
   const r = rule as Record<string, unknown>;
-  for (const field of ['service', 'action', 'error'] as const) {
+  for (const field of ['service', 'action'] as const) {
     if (typeof r[field] !== 'string' || r[field] === '') throw new TypeError(`fault rule: ${field} must be a non-empty string`);
+  }
+  if (r.drop !== undefined && typeof r.drop !== 'boolean') throw new TypeError('fault rule: drop must be true or false');
+  if (r.after !== undefined && typeof r.after !== 'boolean') throw new TypeError('fault rule: after must be true or false');
+  if (r.drop === true) {
+    if (r.error !== undefined || r.status !== undefined || r.message !== undefined) {
+      throw new TypeError('fault rule: a drop has no error, status or message');
+    }
+  } else if (typeof r.error !== 'string' || r.error === '') {
+    throw new TypeError('fault rule: error must be a non-empty string (or drop: true)');
   }
   if (r.message !== undefined && typeof r.message !== 'string') throw new TypeError('fault rule: message must be a string');
   if (r.status !== undefined && !(Number.isInteger(r.status) && (r.status as number) >= 400 && (r.status as number) <= 599)) {

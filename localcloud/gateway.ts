@@ -1,14 +1,16 @@
 import { Agent, createServer, type IncomingMessage, request as httpRequest, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type AwsReply, type AwsRequest, awsErrorReply, parseAwsRequest } from './aws-protocol';
-import { FaultRegistry, validateFaultRule } from './faults';
+import { FaultRegistry, type FaultRule, validateFaultRule } from './faults';
 
 export type { AwsReply, AwsRequest } from './aws-protocol';
 
 /**
  * The local cloud's AWS endpoint (`AWS_ENDPOINT_URL`). For each AWS SDK request: identify service and
  * action, count it, then
- *   1. a fault rule that matches → an AWS-shaped error reply (moto never sees the call);
+ *   1. a fault rule that matches → an AWS-shaped error reply, or the connection destroyed (`drop`);
+ *      moto never sees the call, unless the rule says `after` (then the reply or the drop replaces
+ *      moto's answer once the work is done);
  *   2. else the interceptors in order; the first reply wins (SSM Run Command, Step Functions);
  *   3. else the request goes to moto unchanged, and the observers see moto's reply before the caller
  *      does (so an instance registered on RunInstances is known when the caller goes on).
@@ -190,16 +192,23 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
     count(`${aws.service}:${aws.action}`);
 
     const fault = faults.match(aws);
-    if (fault !== undefined) {
+    /** A fault's answer: the connection destroyed with nothing sent (the SDK sees ECONNRESET), or an AWS-shaped error. */
+    const answerFault = (rule: FaultRule) => {
       count('faults');
-      const message = fault.message ?? `Injected fault: ${fault.error} on ${aws.service}:${aws.action}`;
-      return send(res, awsErrorReply(aws, fault.error, message, fault.status));
-    }
+      if (rule.drop === true) {
+        res.destroy();
+        return;
+      }
+      const code = rule.error as string;
+      const message = rule.message ?? `Injected fault: ${code} on ${aws.service}:${aws.action}`;
+      send(res, awsErrorReply(aws, code, message, rule.status));
+    };
+    if (fault !== undefined && fault.after !== true) return answerFault(fault);
 
     try {
       for (const interceptor of interceptors) {
         const reply = await interceptor(aws);
-        if (reply !== undefined) return send(res, reply);
+        if (reply !== undefined) return fault !== undefined ? answerFault(fault) : send(res, reply);
       }
     } catch (error) {
       log(`interceptor failed on ${aws.service}:${aws.action}`, error);
@@ -221,6 +230,7 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       log(`observer failed on ${aws.service}:${aws.action}`, error);
       return send(res, awsErrorReply(aws, 'InternalFailure', `local cloud observer failed: ${String(error)}`, 500));
     }
+    if (fault !== undefined) return answerFault(fault);
     res.writeHead(reply.status, { ...reply.headers, 'content-length': String(reply.body.length) });
     res.end(reply.body);
   };

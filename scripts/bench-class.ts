@@ -1,11 +1,12 @@
 /**
- * `npm run bench -- --only class --roster 300 --throttle 0.2`: a whole class on the local cloud.
+ * `npm run bench -- --only class --roster 300 --throttle 0.2 [--fault 0.2]`: a whole class on the local cloud.
  *
  * One local cloud in this process; one POST /courses/{courseId}/servers with a roster of `roster`
- * students while the gateway answers a `throttle` share of every EC2 call with RequestLimitExceeded and
- * of every SSM call with ThrottlingException; then GET /courses/{courseId}/batches/{batchId} until the
+ * students while the gateway answers a `fault` share of every EC2 call with a 5xx (InternalError 500 and
+ * Unavailable 503, half each) and of every SSM call with InternalServerError 500, then a `throttle`
+ * share of the rest with RequestLimitExceeded (EC2) and ThrottlingException (SSM); then GET /courses/{courseId}/batches/{batchId} until the
  * class execution has ended. Reports the wall time, peak memory (MemorySampler: the Node process, and
- * moto plus the instances' processes), AWS API calls through the gateway and how many were throttled,
+ * moto plus the instances' processes), AWS API calls through the gateway and how many were faulted,
  * and checks the outcome in moto: duplicates (a server id with more than one instance, in any state)
  * and orphans (anything still tagged for a student whose server FAILED) must both be 0.
  */
@@ -17,6 +18,8 @@ import { TAG } from '../shared/tags';
 export interface ClassBenchOptions {
   roster: number;
   throttle: number;
+  /** The share of EC2 and SSM calls answered with a 5xx. */
+  fault: number;
   timeScale: number;
   deadlineMinutes: number;
   /** Registers the local cloud's stop, for Ctrl-C. */
@@ -29,6 +32,7 @@ export interface ClassBenchOptions {
 export interface ClassBenchResult {
   roster: number;
   throttle: number;
+  fault: number;
   timeScale: number;
   wallMs: number;
   batchStatus: string;
@@ -36,7 +40,8 @@ export interface ClassBenchResult {
   failures: unknown[];
   peak: { nodeKiB: number; childrenKiB: number; motoKiB: number; children: number };
   apiCalls: number;
-  throttledCalls: number;
+  /** Calls a fault rule answered: 5xx and throttling. */
+  faultedCalls: number;
   /** The five busiest actions. */
   topCalls: string[];
   duplicates: number;
@@ -64,6 +69,12 @@ export const runClassBench = async (options: ClassBenchOptions): Promise<ClassBe
   options.onStop(() => cloud.stop());
   const sampler = options.sampler(cloud);
   try {
+    if (options.fault > 0) {
+      // Rules are tried in order, each with its own dice: InternalError, then Unavailable on what is left.
+      cloud.faults.add({ service: 'ec2', action: '*', error: 'InternalError', probability: options.fault / 2 });
+      cloud.faults.add({ service: 'ec2', action: '*', error: 'Unavailable', probability: options.fault / 2 / (1 - options.fault / 2) });
+      cloud.faults.add({ service: 'ssm', action: '*', error: 'InternalServerError', probability: options.fault });
+    }
     if (options.throttle > 0) {
       cloud.faults.add({ service: 'ec2', action: '*', error: 'RequestLimitExceeded', probability: options.throttle });
       cloud.faults.add({ service: 'ssm', action: '*', error: 'ThrottlingException', probability: options.throttle });
@@ -72,14 +83,26 @@ export const runClassBench = async (options: ClassBenchOptions): Promise<ClassBe
     const before = cloud.gateway.stats();
     sampler.start();
     const started = performance.now();
-    options.progress(`class: ${options.roster} students, ${options.throttle * 100}% of EC2/SSM calls throttled, time scale ${options.timeScale}`);
+    options.progress(
+      `class: ${options.roster} students, ${options.fault * 100}% of EC2/SSM calls 5xx, ${options.throttle * 100}% of the rest throttled, time scale ${options.timeScale}`,
+    );
     const posted = await api(cloud, 'POST', `/courses/${COURSE}/servers`, { students });
     if (posted.status !== 202) throw new Error(`POST /courses/${COURSE}/servers: ${posted.status} ${JSON.stringify(posted.body)}`);
     const deadline = Date.now() + options.deadlineMinutes * 60_000;
-    let batch: Record<string, any>;
+    let batch: Record<string, any> = {};
     let lastLine = 0;
+    let failedPolls = 0;
     for (;;) {
-      batch = (await api(cloud, 'GET', `/courses/${COURSE}/batches/${String(posted.body.batchId)}`)).body;
+      try {
+        batch = (await api(cloud, 'GET', `/courses/${COURSE}/batches/${String(posted.body.batchId)}`)).body;
+      } catch (error) {
+        // One lost poll of the local API (issue 10 §5: a reset under load) must not end a long run.
+        failedPolls++;
+        options.progress(`  poll failed (${failedPolls}): ${String((error as Error).cause ?? error)}`);
+        if (failedPolls > 10 || Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 2000));
+        continue;
+      }
       if (batch.status !== 'RUNNING' || Date.now() > deadline) break;
       if (Date.now() - lastLine > 10_000) {
         lastLine = Date.now();
@@ -127,6 +150,7 @@ export const runClassBench = async (options: ClassBenchOptions): Promise<ClassBe
     return {
       roster: options.roster,
       throttle: options.throttle,
+      fault: options.fault,
       timeScale: options.timeScale,
       wallMs,
       batchStatus: String(batch.status),
@@ -134,7 +158,7 @@ export const runClassBench = async (options: ClassBenchOptions): Promise<ClassBe
       failures: batch.failures ?? [],
       peak,
       apiCalls: deltas.reduce((total, [, n]) => total + n, 0),
-      throttledCalls: (after.faults ?? 0) - (before.faults ?? 0),
+      faultedCalls: (after.faults ?? 0) - (before.faults ?? 0),
       topCalls: deltas.slice(0, 5).map(([key, n]) => `${key} ${n}`),
       duplicates,
       orphans,
@@ -148,9 +172,9 @@ export const runClassBench = async (options: ClassBenchOptions): Promise<ClassBe
 export const classTable = (r: ClassBenchResult): string => {
   const mib = (kib: number) => (kib / 1024).toFixed(0);
   return [
-    '| roster | throttled share | time scale | wall s | batch | READY | FAILED | peak RSS node MiB | peak RSS moto + instances MiB | AWS API calls | throttled | duplicates | orphans |',
-    '|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${r.roster} | ${r.throttle} | ${r.timeScale} | ${(r.wallMs / 1000).toFixed(1)} | ${r.batchStatus} | ${r.counts.READY ?? 0} | ${r.counts.FAILED ?? 0} | ${mib(r.peak.nodeKiB)} | ${mib(r.peak.childrenKiB)} | ${r.apiCalls} | ${r.throttledCalls} | ${r.duplicates} | ${r.orphans} |`,
+    '| roster | 5xx share | throttled share | time scale | wall s | batch | READY | FAILED | peak RSS node MiB | peak RSS moto + instances MiB | AWS API calls | faulted (5xx + throttled) | duplicates | orphans |',
+    '|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${r.roster} | ${r.fault} | ${r.throttle} | ${r.timeScale} | ${(r.wallMs / 1000).toFixed(1)} | ${r.batchStatus} | ${r.counts.READY ?? 0} | ${r.counts.FAILED ?? 0} | ${mib(r.peak.nodeKiB)} | ${mib(r.peak.childrenKiB)} | ${r.apiCalls} | ${r.faultedCalls} | ${r.duplicates} | ${r.orphans} |`,
     '',
     `Busiest actions: ${r.topCalls.join(', ')}.`,
   ].join('\n');

@@ -23,7 +23,8 @@
  *   --time-scale 0.1      LOCAL_TIME_SCALE for every N (default: per N, see defaultTimeScale)
  *   --spawns 7            node spawns per bundle (after one discarded warm-up)
  *   --only provision,bundles,asl,requests                    --json <file>  also write the raw results
- *   --only class --roster 300 --throttle 0.2   a whole class (scripts/bench-class.ts); not in the default --only
+ *   --only class --roster 300 --throttle 0.2 --fault 0   a whole class (scripts/bench-class.ts), with a share of
+ *                         EC2/SSM calls throttled and a share answered 5xx; not in the default --only
  *   --run-deadline-minutes <m>   per run (default 2 min + 15 s per server)
  *   --nice-instances      an experiment: the instances' processes (shells, pip, uvicorn) at nice 19, and
  *                         their sessions' autogroups too, so they can't starve moto and the local cloud of
@@ -73,8 +74,9 @@ export interface AslDefinition {
 const RETRY_DEFAULTS = { IntervalSeconds: 1, BackoffRate: 2, MaxAttempts: 3 };
 const TASK_DEFAULT_TIMEOUT_SECONDS = 99_999_999;
 
-/** Errors that mean "the platform hiccuped" (throttling, timeouts, Lambda service faults), not "the instance is not ready yet". */
+/** Errors that mean "the platform hiccuped" (throttling, AWS 5xx, timeouts, Lambda service faults), not "the instance is not ready yet". */
 const isInfrastructureError = (name: string): boolean =>
+  name === 'AwsServiceFaultError' ||
   name === 'States.ALL' ||
   name === 'States.Timeout' ||
   name === 'States.TaskFailed' ||
@@ -331,9 +333,10 @@ export interface BenchOptions {
   timeScale?: number;
   spawns: number;
   only: Set<'provision' | 'bundles' | 'asl' | 'class' | 'requests'>;
-  /** --only class: the roster size and the throttled share of EC2/SSM calls. */
+  /** --only class: the roster size, the throttled share and the 5xx share of EC2/SSM calls. */
   roster: number;
   throttle: number;
+  fault: number;
   json?: string;
   runDeadlineMinutes?: number;
   worker: boolean;
@@ -359,7 +362,7 @@ export const parseArgs = (argv: string[]): BenchOptions => {
       continue;
     }
     const [flag, inline] = arg.split('=', 2) as [string, string | undefined];
-    if (!['--n', '--runs', '--time-scale', '--spawns', '--only', '--json', '--run-deadline-minutes', '--roster', '--throttle'].includes(flag)) {
+    if (!['--n', '--runs', '--time-scale', '--spawns', '--only', '--json', '--run-deadline-minutes', '--roster', '--throttle', '--fault'].includes(flag)) {
       throw new Error(`unknown option ${arg}`);
     }
     const value = inline ?? argv[++i];
@@ -382,6 +385,8 @@ export const parseArgs = (argv: string[]): BenchOptions => {
   for (const part of only) if (!['provision', 'bundles', 'asl', 'class', 'requests'].includes(part)) throw new Error(`--only: unknown part ${part}`);
   const throttle = Number(values.get('--throttle') ?? 0.2);
   if (!(throttle >= 0 && throttle < 1)) throw new Error('--throttle: a share from 0 to below 1');
+  const fault = Number(values.get('--fault') ?? 0);
+  if (!(fault >= 0 && fault < 1)) throw new Error('--fault: a share from 0 to below 1');
   const scale = values.get('--time-scale');
   const deadline = values.get('--run-deadline-minutes');
   const json = values.get('--json');
@@ -393,6 +398,7 @@ export const parseArgs = (argv: string[]): BenchOptions => {
     only,
     roster: numbers('--roster', values.get('--roster') ?? '300', true)[0]!,
     throttle,
+    fault,
     ...(json === undefined ? {} : { json }),
     ...(deadline === undefined ? {} : { runDeadlineMinutes: numbers('--run-deadline-minutes', deadline, false)[0]! }),
     worker,
@@ -1364,6 +1370,7 @@ const main = async (argv: string[]): Promise<number> => {
       const result = await runClassBench({
         roster: options.roster,
         throttle: options.throttle,
+        fault: options.fault,
         timeScale: options.timeScale ?? defaultTimeScale(Math.min(options.roster, 20), availableParallelism()),
         deadlineMinutes: options.runDeadlineMinutes ?? 30 + options.roster / 10,
         onStop: (stop) => stops.push(stop),
@@ -1371,7 +1378,8 @@ const main = async (argv: string[]): Promise<number> => {
         progress,
       });
       raw.class = result;
-      out.push(`## A class of ${options.roster} (POST /courses/{courseId}/servers, ${options.throttle * 100}% of EC2/SSM calls throttled)`, '', classTable(result), '');
+      const faults = `${options.fault > 0 ? `${options.fault * 100}% of EC2/SSM calls 5xx, ` : ''}${options.throttle * 100}% ${options.fault > 0 ? 'of the rest ' : 'of EC2/SSM calls '}throttled`;
+      out.push(`## A class of ${options.roster} (POST /courses/{courseId}/servers, ${faults})`, '', classTable(result), '');
     }
     if (options.only.has('provision')) {
       const sizes = await provisionSizes(options, { onStop: (stop) => stops.push(stop), stopped: () => interrupted });

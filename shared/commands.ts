@@ -95,20 +95,23 @@ export const findReusableCommand = async (
 /**
  * Runs `script` on the instance through AWS-RunShellScript, unless a command with the same Comment is
  * already pending, running or done there: then that command is returned and nothing is sent.
+ * `sender` carries the SendCommand itself: the handlers pass a client without SDK retries
+ * (shared/clients/ssm.ts ssmSendCommandClient), so a command whose answer was lost is found here on the
+ * ASL's retry instead of being sent twice.
  *
  * @returns the command's status with `attempt: 0`; `done` is true only for a reused command that
  *   already succeeded.
  * @throws SsmAgentNotReadyError when SSM does not know the instance yet (`InvalidInstanceId`).
  * Throttling and other AWS errors are re-thrown unchanged.
  */
-export const sendScriptOnce = async (ssm: SSMClient, input: SendScriptInput): Promise<CommandStatus> => {
+export const sendScriptOnce = async (ssm: SSMClient, input: SendScriptInput, sender: SSMClient = ssm): Promise<CommandStatus> => {
   try {
     const existing = await findReusableCommand(ssm, input.instanceId, input.comment);
     if (existing?.CommandId !== undefined) {
       const status = toStatus(existing.Status);
       return { commandId: existing.CommandId, status, done: status === 'Success', attempt: 0 };
     }
-    const response = await ssm.send(
+    const response = await sender.send(
       new SendCommandCommand({
         DocumentName: 'AWS-RunShellScript',
         InstanceIds: [input.instanceId],

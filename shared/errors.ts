@@ -1,3 +1,5 @@
+import { isThrottlingError, isTransientError } from '@smithy/core/retry';
+
 /**
  * Every error the workflow can see by name. The class name and `name` are the same string, and
  * statemachine/*.asl.json refers to errors by that string in `ErrorEquals` (test/contract checks it).
@@ -367,6 +369,30 @@ export const LTI_ERROR_NAMES = [
 export type LtiErrorName = (typeof LTI_ERROR_NAMES)[number];
 
 /**
+ * An AWS call that failed on AWS's side or on the way there, not because of what was asked: an HTTP 5xx
+ * (EC2 `InternalError`, `InternalFailure`, `Unavailable`, `ServiceUnavailable`; SSM `InternalServerError`;
+ * whatever name a service uses next), or a connection dropped, reset or timed out before an answer. The
+ * step middleware (shared/middleware.ts) maps every such SDK error to this one name, so the ASL retries
+ * one string whatever the service calls its fault. The message keeps the SDK's name, status, request id
+ * and message; `cause` is the SDK's error itself. Transient: retried with jittered backoff, bounded.
+ */
+export class AwsServiceFaultError extends HelloFleetError {
+  override readonly name = 'AwsServiceFaultError';
+  readonly transient = true;
+  /** The SDK's own name for it (`InternalError`, `TimeoutError`...). */
+  readonly awsErrorName: string | undefined;
+  readonly httpStatusCode: number | undefined;
+  readonly requestId: string | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; awsErrorName?: string; httpStatusCode?: number; requestId?: string }) {
+    super(message, options);
+    this.awsErrorName = options?.awsErrorName;
+    this.httpStatusCode = options?.httpStatusCode;
+    this.requestId = options?.requestId;
+  }
+}
+
+/**
  * Error names that come from outside this file but that the ASL names in ErrorEquals. The AWS SDK v3
  * sets `error.name` to the service's error code, and Lambda reports that name as the errorType that
  * Step Functions matches.
@@ -384,11 +410,31 @@ export const EXTERNAL_ERROR_NAMES = {
   TimeoutError: 'TimeoutError',
 } as const;
 
+/** The throttling names: every Task of every machine retries them in one retrier (test/contract/class.test.ts). */
 export const TRANSIENT_AWS_ERRORS = [
   EXTERNAL_ERROR_NAMES.RequestLimitExceeded,
   EXTERNAL_ERROR_NAMES.ThrottlingException,
   EXTERNAL_ERROR_NAMES.TooManyRequestsException,
 ] as const;
+
+/**
+ * The fault names: every Task of every machine retries them in a retrier of their own, with its own
+ * budget (test/contract/class.test.ts). An AWS 5xx or dropped connection (AwsServiceFaultError), the
+ * Lambda running out of time (middy's TimeoutError, States.Timeout), and the Lambda service's own
+ * transient errors as Step Functions reports them (AWS's recommended Retry for Lambda tasks).
+ */
+export const SERVICE_FAULT_ERRORS = [
+  'AwsServiceFaultError',
+  EXTERNAL_ERROR_NAMES.TimeoutError,
+  'States.Timeout',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+] as const;
+
+/** Lambda refusing an invocation for lack of concurrency: throttling, retried with the throttling names. */
+export const LAMBDA_THROTTLING_ERROR = 'Lambda.TooManyRequestsException';
 
 /** The AWS SDK's error code (its `name`), or undefined for a non-AWS error. */
 export const awsErrorName = (error: unknown): string | undefined =>
@@ -398,6 +444,69 @@ export const awsErrorName = (error: unknown): string | undefined =>
 export const isAwsError = (error: unknown, ...names: string[]): boolean => {
   const name = awsErrorName(error);
   return name !== undefined && names.includes(name);
+};
+
+/** The SDK classifiers' own parameter type. */
+type SmithyError = Parameters<typeof isTransientError>[0];
+
+type SdkError = Error & {
+  $metadata?: { httpStatusCode?: number; requestId?: string; attempts?: number };
+  $fault?: 'client' | 'server';
+  code?: string;
+};
+
+/** An error the AWS SDK threw (it always carries `$metadata`), throttling or not. */
+const sdkError = (error: unknown): SdkError | undefined =>
+  error instanceof Error && '$metadata' in error ? (error as SdkError) : undefined;
+
+/**
+ * True when the AWS SDK says the call was throttled (its own list of throttling codes, HTTP 429, the
+ * `$retryable.throttling` trait): EC2's RequestLimitExceeded comes with HTTP 503, and stays throttling.
+ */
+export const isAwsThrottling = (error: unknown): boolean => {
+  const sdk = sdkError(error);
+  return sdk !== undefined && isThrottlingError(sdk as SmithyError);
+};
+
+/**
+ * True for an AWS SDK error that is the service's fault or the network's, never the request's: an HTTP
+ * 5xx or `$fault: 'server'`, or what the SDK itself classes as transient (ECONNRESET, EPIPE, ETIMEDOUT,
+ * `socket hang up`, its TimeoutError and RequestTimeout, a `$retryable` error). Throttling is not a fault
+ * (it has its names and its retrier); a 4xx client fault never is one (validation, not found, quota,
+ * auth); nor is anything that did not come from the SDK (middy's TimeoutError, our own errors).
+ */
+export const isAwsServiceFault = (error: unknown): boolean => {
+  const sdk = sdkError(error);
+  if (sdk === undefined || isThrottlingError(sdk as SmithyError)) return false;
+  const status = sdk.$metadata?.httpStatusCode;
+  if (status !== undefined && status >= 400 && status < 500) return false;
+  return sdk.$fault === 'server' || (status !== undefined && status >= 500) || isTransientError(sdk as SmithyError);
+};
+
+/**
+ * The error a step throws for `error`: AwsServiceFaultError for an AWS service fault (isAwsServiceFault),
+ * with the SDK's name, status, code, request id and message in its message and the SDK's error as its
+ * cause; any other error unchanged (terminal AWS errors keep their own names for the ASL and the user).
+ */
+export const asWorkflowError = (error: unknown): unknown => {
+  if (!isAwsServiceFault(error)) return error;
+  const sdk = error as SdkError;
+  const status = sdk.$metadata?.httpStatusCode;
+  const requestId = sdk.$metadata?.requestId;
+  const attempts = sdk.$metadata?.attempts;
+  const details = [
+    status !== undefined ? `HTTP ${status}` : undefined,
+    sdk.code,
+    requestId !== undefined ? `request id ${requestId}` : undefined,
+    attempts !== undefined ? `${attempts} attempt${attempts === 1 ? '' : 's'}` : undefined,
+  ].filter((part) => part !== undefined);
+  const message = `${sdk.name}${details.length > 0 ? ` (${details.join(', ')})` : ''}: ${sdk.message}`;
+  return new AwsServiceFaultError(message, {
+    cause: error,
+    awsErrorName: sdk.name,
+    ...(status !== undefined && { httpStatusCode: status }),
+    ...(requestId !== undefined && { requestId }),
+  });
 };
 
 /** Every error class above, by name: the contract test checks ErrorEquals against these keys. */
@@ -413,5 +522,6 @@ export const ERROR_NAMES: readonly string[] = [
   'UnexpectedBodyError',
   'ServerNotFoundError',
   ...LTI_ERROR_NAMES,
+  'AwsServiceFaultError',
   ...Object.values(EXTERNAL_ERROR_NAMES),
 ];

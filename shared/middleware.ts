@@ -1,5 +1,6 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { asWorkflowError } from './errors';
 import { logger } from './logger';
 
 type StepEvent = { serverId?: unknown; server?: { serverId?: unknown } } | undefined;
@@ -30,8 +31,22 @@ export const stepLogging = (step: string): MiddlewareObj<StepEvent> => ({
 });
 
 /**
- * The handler every Task state's Lambda exports: middy with the step's logging. @middy/core throws
- * `TimeoutError` shortly before the Lambda's own timeout, which the ASL retries like any transient error.
+ * Gives every AWS service fault one name before Step Functions sees it: an HTTP 5xx or a dropped
+ * connection from any AWS SDK call becomes AwsServiceFaultError (shared/errors.ts asWorkflowError), which
+ * the ASL retries; throttling, 4xx client faults and our own errors go on unchanged.
+ */
+export const awsServiceFaults = (): MiddlewareObj => ({
+  onError: (request) => {
+    request.error = asWorkflowError(request.error) as Error;
+  },
+});
+
+/**
+ * The handler every Task state's Lambda exports: middy with the step's logging and the AWS fault
+ * mapping (it runs first on an error, so the log line shows the name the ASL will match). @middy/core
+ * throws `TimeoutError` shortly before the Lambda's own timeout, which the ASL retries like any fault.
  */
 export const stepHandler = <I, O>(step: string, lambdaHandler: (input: I, context: Context) => Promise<O>) =>
-  middy<I, O>(lambdaHandler, { timeoutEarlyInMillis: 500 }).use(stepLogging(step) as MiddlewareObj<I, O>);
+  middy<I, O>(lambdaHandler, { timeoutEarlyInMillis: 500 })
+    .use(stepLogging(step) as MiddlewareObj<I, O>)
+    .use(awsServiceFaults() as MiddlewareObj<I, O>);

@@ -12,6 +12,7 @@ import { awsErrorName, ConfigurationError } from './errors';
 import { describeExecutionNamed, requestTeardown } from './executions';
 import { logger } from './logger';
 import { isServerId } from './names';
+import { type RetryPolicy, retryingClient, type RetryOptions } from './retry';
 import { TAG } from './tags';
 
 /**
@@ -32,6 +33,9 @@ import { TAG } from './tags';
  * - A server whose teardown exists (running or ended) is left to it: teardown executions are named
  *   after the server id, so a second one can't start anyway.
  * - One server's failure is logged and counted; the sweep goes on. Time running out stops new work.
+ * - Transient AWS errors (throttling, 5xx, dropped connections) are retried per call, each page of a
+ *   listing on its own (REAPER_RETRY, on top of the SDK's own attempts), never past the time margin:
+ *   one blip neither empties the inventory nor fails a server.
  */
 
 export type ResourceKind = 'instance' | 'security-group' | 'key-pair' | 'key-parameter';
@@ -279,6 +283,12 @@ export const DEFAULT_GRACE_MINUTES = 90;
 export const DEFAULT_CONCURRENCY = 8;
 /** New servers are not started when less time than this is left: their calls must finish within the Lambda timeout. */
 export const TIME_MARGIN_MS = 15_000;
+/**
+ * The reaper's own retry of each AWS call, for throttling and service faults: 4 tries, full jitter over
+ * 0.5 s doubling, capped at 4 s (3.5 s of waits at most). With the SDK's 2 attempts per try, one call is
+ * sent at most 8 times. Never retried into the last TIME_MARGIN_MS of the invocation.
+ */
+export const REAPER_RETRY: RetryPolicy = { attempts: 4, baseMs: 500, capMs: 4_000 };
 
 const integerIn = (name: string, value: string | undefined, fallback: number, min: number, max: number): number => {
   if (value === undefined) return fallback;
@@ -356,6 +366,8 @@ export interface SweepOptions {
   dryRun?: boolean;
   /** How long the invocation may still run (Lambda's getRemainingTimeInMillis). Default: no limit. */
   remainingMs?: () => number;
+  /** The per-call retry of transient AWS errors. Default: REAPER_RETRY, real waits. */
+  retry?: Partial<RetryPolicy> & Pick<RetryOptions, 'sleep' | 'random'>;
 }
 
 const factsOf = (execution: DescribeExecutionOutput | undefined): ExecutionFacts | null =>
@@ -398,11 +410,11 @@ const logOutcome = (outcome: ServerOutcome, dryRun: boolean): void => {
  * provision executions, the decision, and for a teardown decision shared/executions.ts requestTeardown
  * (unless a dry run). Logs one line per server and one summary line (with the EMF envelope).
  *
- * @throws any AWS error from the inventory unchanged (nothing has been decided then); per-server
- *   errors are caught, logged and counted as `failed`.
+ * @throws any AWS error from the inventory unchanged, once its retries are spent (nothing has been
+ *   decided then); per-server errors (after their retries) are caught, logged and counted as `failed`.
  */
 export const sweep = async (
-  clients: { ec2: EC2Client; ssm: SSMClient; sfn: SFNClient },
+  awsClients: { ec2: EC2Client; ssm: SSMClient; sfn: SFNClient },
   settings: ReaperSettings,
   options: SweepOptions = {},
 ): Promise<SweepSummary> => {
@@ -410,6 +422,21 @@ export const sweep = async (
   const now = options.now ?? new Date();
   const dryRun = options.dryRun ?? settings.dryRun;
   const remainingMs = options.remainingMs ?? (() => Number.POSITIVE_INFINITY);
+  const { sleep, random, ...policy } = options.retry ?? {};
+  const retry: RetryOptions = {
+    remainingMs,
+    reserveMs: TIME_MARGIN_MS,
+    ...(sleep && { sleep }),
+    ...(random && { random }),
+    onRetry: (error, attempt, delayMs) =>
+      logger.warn('reaper call retried', { errorName: awsErrorName(error) ?? (error as Error)?.name, errorMessage: (error as Error)?.message, attempt, delayMs }),
+  };
+  const retryPolicy = { ...REAPER_RETRY, ...policy };
+  const clients = {
+    ec2: retryingClient(awsClients.ec2, retryPolicy, retry),
+    ssm: retryingClient(awsClients.ssm, retryPolicy, retry),
+    sfn: retryingClient(awsClients.sfn, retryPolicy, retry),
+  };
   const graceMs = settings.graceMinutes * 60_000;
   const machines = { provision: settings.provisionStateMachineArn, teardown: settings.teardownStateMachineArn };
 

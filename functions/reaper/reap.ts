@@ -23,8 +23,9 @@ export type ReapEvent = { dryRun?: unknown } & Record<string, unknown>;
  * Output: the SweepSummary (counts and one outcome per server); the same counts are logged as one
  * CloudWatch Embedded Metric Format line, and every decision as its own line.
  * Errors: ValidationError when `dryRun` is not a boolean; any AWS error from the inventory unchanged
- * (nothing is decided without the whole inventory; the next scheduled sweep tries again). One server's
- * failure is counted in `failed` and does not stop the sweep. Stops taking on servers 15 s before the
+ * (nothing is decided without the whole inventory; the next scheduled sweep tries again). Throttling,
+ * AWS 5xx and dropped connections are first retried per call (REAPER_RETRY, on top of the SDK's two
+ * attempts). One server's failure is counted in `failed` and does not stop the sweep. Stops taking on servers 15 s before the
  * Lambda timeout; those are looked at by the next sweep.
  */
 export const lambdaHandler = async (event: ReapEvent | null, context: Context): Promise<SweepSummary> => {

@@ -1,6 +1,6 @@
 import { commandComment, sendScriptOnce } from '../../shared/commands';
 import { optionalEnv, stageFromEnv } from '../../shared/config';
-import { ssmClient } from '../../shared/clients/ssm';
+import { ssmClient, ssmSendCommandClient } from '../../shared/clients/ssm';
 import { stepHandler } from '../../shared/middleware';
 import installScript from '../../shared/scripts/install-fastapi.sh';
 import type { CommandStatus } from '../../shared/types';
@@ -27,7 +27,9 @@ export interface InstallFastApiInput {
  * @returns CommandStatus `{ commandId, status, done, attempt: 0 }` (done only for a reused command
  *   that already succeeded).
  * @throws SsmAgentNotReadyError (retried ~10 minutes by the ASL) when the agent has not registered yet.
- * @throws ThrottlingException and other AWS errors unchanged (throttling retried by the ASL).
+ * @throws ThrottlingException and other AWS errors unchanged (throttling retried by the ASL);
+ *   AwsServiceFaultError for a 5xx or a dropped connection (retried by the ASL). SendCommand itself
+ *   is never retried by the SDK: only the ASL's retry, which first looks for the command, sends again.
  */
 export const lambdaHandler = async (input: InstallFastApiInput): Promise<CommandStatus> =>
   sendScriptOnce(ssmClient, {
@@ -35,6 +37,6 @@ export const lambdaHandler = async (input: InstallFastApiInput): Promise<Command
     comment: commandComment(input.serverId, 'install-fastapi'),
     script: installScript,
     ...(commandLogGroup !== undefined && { cloudWatchLogGroup: commandLogGroup }),
-  });
+  }, ssmSendCommandClient);
 
 export const handler = stepHandler('InstallFastAPI', lambdaHandler);

@@ -1,6 +1,6 @@
 import { commandComment, sendScriptOnce } from '../../shared/commands';
 import { optionalEnv, stageFromEnv } from '../../shared/config';
-import { ssmClient } from '../../shared/clients/ssm';
+import { ssmClient, ssmSendCommandClient } from '../../shared/clients/ssm';
 import { stepHandler } from '../../shared/middleware';
 import startScript from '../../shared/scripts/start-uvicorn.sh';
 import type { CommandStatus } from '../../shared/types';
@@ -28,7 +28,9 @@ export interface StartUvicornInput {
  * @returns CommandStatus `{ commandId, status, done, attempt: 0 }` (done only for a reused command
  *   that already succeeded).
  * @throws SsmAgentNotReadyError (retried by the ASL) when SSM does not know the instance.
- * @throws ThrottlingException and other AWS errors unchanged (throttling retried by the ASL).
+ * @throws ThrottlingException and other AWS errors unchanged (throttling retried by the ASL);
+ *   AwsServiceFaultError for a 5xx or a dropped connection (retried by the ASL). SendCommand itself
+ *   is never retried by the SDK: only the ASL's retry, which first looks for the command, sends again.
  */
 export const lambdaHandler = async (input: StartUvicornInput): Promise<CommandStatus> =>
   sendScriptOnce(ssmClient, {
@@ -36,6 +38,6 @@ export const lambdaHandler = async (input: StartUvicornInput): Promise<CommandSt
     comment: commandComment(input.serverId, 'start-uvicorn'),
     script: startScript,
     ...(commandLogGroup !== undefined && { cloudWatchLogGroup: commandLogGroup }),
-  });
+  }, ssmSendCommandClient);
 
 export const handler = stepHandler('StartUvicorn', lambdaHandler);

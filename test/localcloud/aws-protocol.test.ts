@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { awsErrorReply, credentialScope, jsonReply, parseAwsRequest, protocolOf } from '../../localcloud/aws-protocol';
+import { awsErrorReply, credentialScope, defaultErrorStatus, jsonReply, parseAwsRequest, protocolOf } from '../../localcloud/aws-protocol';
 
 const auth = (service: string, region = 'ap-northeast-2') =>
   `AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/${region}/${service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc`;
@@ -112,6 +112,23 @@ describe('localcloud/aws-protocol', () => {
       expect(reply.body).toMatch(
         /^<\?xml version="1.0" encoding="UTF-8"\?>\n<Response><Errors><Error><Code>RequestLimitExceeded<\/Code><Message>Request limit exceeded. &lt;slow down&gt;<\/Message><\/Error><\/Errors><RequestID>[0-9a-f-]{36}<\/RequestID><\/Response>$/,
       );
+    });
+
+    it.each([
+      ['InternalError', 500],
+      ['InternalFailure', 500],
+      ['InternalServerError', 500],
+      ['Unavailable', 503],
+      ['ServiceUnavailable', 503],
+      ['RequestLimitExceeded', 503],
+      ['InvalidParameterValue', 400],
+    ])('answers %s with HTTP %i unless told otherwise, as AWS does', (code, status) => {
+      // Act
+      const ec2 = awsErrorReply(ec2Request!, code, 'x');
+      const ssm = awsErrorReply(ssmRequest!, code, 'x');
+      // Assess
+      expect([ec2.status, ssm.status]).toEqual([status, status]);
+      expect(defaultErrorStatus(code)).toBe(status);
     });
 
     it('answers IAM/STS with the <ErrorResponse> envelope, Sender for a 4xx and Receiver for a 5xx', () => {

@@ -82,6 +82,15 @@ describe('localcloud/faults', () => {
     expect(other).toBeUndefined();
   });
 
+  it('accepts a drop without an error code, with after', () => {
+    // Prepare
+    const faults = new FaultRegistry();
+    // Act
+    faults.add({ id: 'drop', service: 'ssm', action: 'SendCommand', drop: true, after: true });
+    // Assess
+    expect(faults.match(request('ssm', 'SendCommand'))).toEqual({ id: 'drop', service: 'ssm', action: 'SendCommand', drop: true, after: true });
+  });
+
   it('tries rules in the order they were added, and removes one or all', () => {
     // Prepare
     const faults = new FaultRegistry();
@@ -103,6 +112,9 @@ describe('localcloud/faults', () => {
     [{ service: 'ec2', action: '*', error: 'X', times: 0 }, /times must be an integer >= 1/],
     [{ service: 'ec2', action: '*', error: 'X', probability: 2 }, /probability must be a number 0..1/],
     [{ service: 'ec2', action: '*', error: 'X', status: 200 }, /status must be an integer 400..599/],
+    [{ service: 'ec2', action: '*', drop: true, error: 'InternalError' }, /a drop has no error, status or message/],
+    [{ service: 'ec2', action: '*', drop: 'yes' }, /drop must be true or false/],
+    [{ service: 'ec2', action: '*', error: 'X', after: 1 }, /after must be true or false/],
   ])('refuses the rule %j', (rule, message) => {
     // Prepare
     const faults = new FaultRegistry();

@@ -11,13 +11,16 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { isThrottlingError } from '@smithy/core/retry';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { jsonReply } from '../../localcloud/aws-protocol';
+import { AwsServiceFaultError, asWorkflowError } from '../../shared/errors';
 import { FaultRegistry } from '../../localcloud/faults';
 import { type AwsRequest, type Gateway, type Interceptor, type Observer, startGateway } from '../../localcloud/gateway';
 import type { Moto } from '../../localcloud/moto';
 import { clientConfig, SETUP_TIMEOUT_MS, startTestMoto } from './support';
 
 /** What the SDK threw, or a failure when the call succeeded. */
-const failure = async (call: Promise<unknown>): Promise<Error & { $metadata?: { httpStatusCode?: number } }> => {
+const failure = async (
+  call: Promise<unknown>,
+): Promise<Error & { $metadata?: { httpStatusCode?: number; attempts?: number }; $fault?: string; code?: string }> => {
   try {
     await call;
   } catch (error) {
@@ -157,6 +160,82 @@ describe('localcloud/gateway', () => {
       expect(error.name).toBe('Throttling');
       expect(error.message).toBe('Rate exceeded');
       expect(isThrottlingError(error as never)).toBe(true);
+    });
+
+    it.each([
+      ['InternalError', 500],
+      ['InternalFailure', 500],
+      ['Unavailable', 503],
+      ['ServiceUnavailable', 503],
+    ])('answers an EC2 %s with HTTP %i in the XML envelope, a server fault to the SDK, AwsServiceFaultError to the workflow', async (code, status) => {
+      // Prepare
+      faults.add({ service: 'ec2', action: 'DescribeVpcs', error: code });
+      // Act
+      const error = await failure(ec2().send(new DescribeVpcsCommand({})));
+      // Assess
+      expect(error.name).toBe(code);
+      expect(error.$metadata?.httpStatusCode).toBe(status);
+      expect(error.$fault).toBe('server');
+      expect(isThrottlingError(error as never)).toBe(false);
+      expect(asWorkflowError(error)).toBeInstanceOf(AwsServiceFaultError);
+    });
+
+    it("answers an SSM InternalServerError with HTTP 500 in JSON, the SDK's modeled server fault", async () => {
+      // Prepare
+      faults.add({ service: 'ssm', action: 'PutParameter', error: 'InternalServerError', message: 'An internal error occurred' });
+      // Act
+      const error = await failure(ssm().send(new PutParameterCommand({ Name: '/faulted', Value: 'v', Type: 'String' })));
+      // Assess
+      expect(error.name).toBe('InternalServerError');
+      expect(error.constructor.name).toBe('InternalServerError');
+      expect(error.$metadata?.httpStatusCode).toBe(500);
+      expect(error.$fault).toBe('server');
+      expect(asWorkflowError(error)).toBeInstanceOf(AwsServiceFaultError);
+    });
+
+    it('drops the connection without an answer: the SDK sees a reset socket, the workflow AwsServiceFaultError', async () => {
+      // Prepare
+      faults.add({ service: 'ec2', action: 'DescribeVpcs', drop: true });
+      // Act
+      const error = await failure(ec2().send(new DescribeVpcsCommand({})));
+      // Assess
+      expect(error.code).toBe('ECONNRESET');
+      expect(error.message).toMatch(/socket hang up/);
+      expect(error.$metadata?.httpStatusCode).toBeUndefined();
+      const mapped = asWorkflowError(error);
+      expect(mapped).toBeInstanceOf(AwsServiceFaultError);
+      expect((mapped as Error).message).toContain('ECONNRESET');
+      expect(gateway.stats()).toEqual({ 'ec2:DescribeVpcs': 1, faults: 1 });
+      expect(seen.intercepted).toEqual([]);
+    });
+
+    it('lets the SDK retry a 5xx and a dropped connection within one call, as its standard mode does', async () => {
+      // Prepare: two attempts allowed; each fault fires once
+      faults.add({ service: 'ec2', action: 'DescribeVpcs', error: 'InternalError', times: 1 });
+      faults.add({ service: 'ssm', action: 'PutParameter', drop: true, times: 1 });
+      // Act
+      const vpcs = await new EC2Client(clientConfig(gateway.url, 2)).send(new DescribeVpcsCommand({}));
+      await new SSMClient(clientConfig(gateway.url, 2)).send(new PutParameterCommand({ Name: '/dropped-once', Value: 'v', Type: 'String' }));
+      // Assess
+      expect(vpcs.Vpcs?.length).toBeGreaterThan(0);
+      expect(gateway.stats()).toMatchObject({ 'ec2:DescribeVpcs': 2, 'ssm:PutParameter': 2, faults: 2 });
+    });
+
+    it('with after, lets moto do the work and then answers the fault: the key pair exists though the caller got a 500', async () => {
+      // Prepare
+      faults.add({ service: 'ec2', action: 'CreateKeyPair', error: 'InternalError', after: true, times: 1 });
+      faults.add({ service: 'ssm', action: 'PutParameter', drop: true, after: true, times: 1 });
+      // Act
+      const created = await failure(ec2().send(new CreateKeyPairCommand({ KeyName: 'created-but-unheard' })));
+      const put = await failure(ssm().send(new PutParameterCommand({ Name: '/put-but-unheard', Value: 'v', Type: 'String' })));
+      const described = await ec2().send(new DescribeKeyPairsCommand({ KeyNames: ['created-but-unheard'] }));
+      const parameter = await ssm().send(new GetParameterCommand({ Name: '/put-but-unheard' }));
+      // Assess
+      expect(created.$metadata?.httpStatusCode).toBe(500);
+      expect(put.code).toBe('ECONNRESET');
+      expect(described.KeyPairs?.map((k) => k.KeyName)).toEqual(['created-but-unheard']);
+      expect(parameter.Parameter?.Value).toBe('v');
+      expect(seen.observed.map((o) => o.key)).toEqual(expect.arrayContaining(['ec2:CreateKeyPair', 'ssm:PutParameter']));
     });
 
     it('fires a rule with times only that often, then lets calls through to moto', async () => {

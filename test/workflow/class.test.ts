@@ -39,6 +39,9 @@ let handlers: Awaited<ReturnType<typeof bindTaskHandlers>>;
 /** Step Functions calls answered with ThrottlingException, by action. */
 let sfnThrottled: string[] = [];
 let sfnThrottleProbability = 0;
+/** Step Functions calls answered with a 5xx (InternalFailure, HTTP 500), by action. */
+let sfnFaulted: string[] = [];
+let sfnFaultProbability = 0;
 /** FindCourseServers waits for this: a test holds a course teardown RUNNING with it. */
 let findGate: Promise<void> = Promise.resolve();
 
@@ -47,6 +50,10 @@ const call = async (action: string, input: object, { throttle = true } = {}): Pr
   if (throttle && sfnThrottleProbability > 0 && Math.random() < sfnThrottleProbability) {
     sfnThrottled.push(action);
     throw new SFNServiceException({ name: 'ThrottlingException', $fault: 'client', $metadata: {}, message: 'Rate exceeded' });
+  }
+  if (throttle && sfnFaultProbability > 0 && Math.random() < sfnFaultProbability) {
+    sfnFaulted.push(action);
+    throw new SFNServiceException({ name: 'InternalFailure', $fault: 'server', $metadata: { httpStatusCode: 500 }, message: 'Internal failure (fake)' });
   }
   const reply = await facade.handle({
     service: 'states',
@@ -115,6 +122,8 @@ beforeEach(() => {
   account = new FakeAccount();
   sfnThrottled = [];
   sfnThrottleProbability = 0;
+  sfnFaulted = [];
+  sfnFaultProbability = 0;
   facade = new LocalStepFunctions({
     definitions: Object.fromEntries(
       [
@@ -142,10 +151,12 @@ afterEach(async () => {
 });
 
 describe('class workflow', () => {
-  it('HappyPathTest: gives each of 300 students exactly one READY server while 5% of EC2, SSM and Step Functions calls are throttled', async () => {
+  it('HappyPathTest: gives each of 300 students exactly one READY server while 5% of EC2, SSM and Step Functions calls are throttled and 5% answer 5xx', async () => {
     // Prepare
     account.options.throttleProbability = 0.05;
+    account.options.faultProbability = 0.05;
     sfnThrottleProbability = 0.05;
+    sfnFaultProbability = 0.05;
     const students = roster(300);
     let peak = 0;
     const sampler = setInterval(() => {
@@ -170,9 +181,11 @@ describe('class workflow', () => {
     // The Map's concurrency bound held: never more than 20 provisionings at once (the class execution aside).
     expect(peak).toBeLessThanOrEqual(20);
     expect(peak).toBeGreaterThan(1);
-    // The throttling really happened, and was absorbed by the retries.
+    // The throttling and the 5xx really happened, and were absorbed by the retries.
     expect(account.throttled.length).toBeGreaterThan(100);
     expect(sfnThrottled.length).toBeGreaterThan(10);
+    expect(account.faulted.length).toBeGreaterThan(100);
+    expect(sfnFaulted.length).toBeGreaterThan(10);
   }, 300_000);
 
   it('ends one student FAILED with VcpuLimitExceeded, rolled back, while the others get READY servers', async () => {

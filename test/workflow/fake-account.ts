@@ -82,12 +82,20 @@ export interface FakeAccountOptions {
   dieOnBoot?: boolean;
   /** 0..1: the share of calls answered with the service's throttling error (EC2 RequestLimitExceeded, SSM ThrottlingException). */
   throttleProbability?: number;
+  /** 0..1: the share of calls answered with a 5xx (EC2 InternalError or Unavailable, SSM InternalServerError), before any work is done. */
+  faultProbability?: number;
 }
 
 const awsError = (Exception: typeof EC2ServiceException | typeof SSMServiceException, name: string, message = name) =>
   new Exception({ name, message, $fault: 'client', $metadata: { httpStatusCode: 400 } });
 const ec2Error = (name: string, message?: string) => awsError(EC2ServiceException, name, message);
 const ssmError = (name: string, message?: string) => awsError(SSMServiceException, name, message);
+/** A 5xx as the SDK reports it: EC2 InternalError/Unavailable, SSM InternalServerError. */
+const serverFault = (Exception: typeof EC2ServiceException | typeof SSMServiceException, name: string, status: number) =>
+  new Exception({ name, message: `${name} (fake)`, $fault: 'server', $metadata: { httpStatusCode: status, requestId: 'req-fake' } });
+/** A dropped connection as the SDK's Node handler reports it. */
+const connectionReset = () =>
+  Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: { attempts: 1, totalRetryDelay: 0 } });
 
 const tagsFor = (specs: TagSpecification[] | undefined, resourceType: string): Tags =>
   (specs ?? []).filter((s) => s.ResourceType === resourceType).flatMap((s) => s.Tags ?? []);
@@ -139,7 +147,7 @@ export class FakeAccount {
   readonly options: Required<FakeAccountOptions>;
 
   constructor(options: FakeAccountOptions = {}) {
-    this.options = { bootTicks: 2, agentRegistersAfter: 2, commandTicks: 2, ami: 'ami-0fake0ubuntu2204', dieOnBoot: false, throttleProbability: 0, ...options };
+    this.options = { bootTicks: 2, agentRegistersAfter: 2, commandTicks: 2, ami: 'ami-0fake0ubuntu2204', dieOnBoot: false, throttleProbability: 0, faultProbability: 0, ...options };
     this.install();
   }
 
@@ -150,6 +158,9 @@ export class FakeAccount {
 
   static ec2Error = ec2Error;
   static ssmError = ssmError;
+  static ec2ServerFault = (name = 'InternalError', status = 500) => serverFault(EC2ServiceException, name, status);
+  static ssmServerFault = (name = 'InternalServerError', status = 500) => serverFault(SSMServiceException, name, status);
+  static connectionReset = connectionReset;
 
   /** Resources still alive (terminated instances and deleted things excluded). */
   leftovers(): string[] {
@@ -168,12 +179,19 @@ export class FakeAccount {
 
   /** Calls answered with a throttling error (throttleProbability), by command name. */
   readonly throttled: string[] = [];
+  /** Calls answered with a 5xx (faultProbability), by command name. */
+  readonly faulted: string[] = [];
 
   private take(command: string): void {
     this.calls.push(command);
     if (this.options.throttleProbability > 0 && Math.random() < this.options.throttleProbability) {
       this.throttled.push(command);
       throw SSM_COMMANDS.has(command) ? ssmError('ThrottlingException', 'Rate exceeded') : ec2Error('RequestLimitExceeded', 'Request limit exceeded.');
+    }
+    if (this.options.faultProbability > 0 && Math.random() < this.options.faultProbability) {
+      this.faulted.push(command);
+      if (SSM_COMMANDS.has(command)) throw FakeAccount.ssmServerFault();
+      throw this.faulted.length % 2 === 0 ? FakeAccount.ec2ServerFault('InternalError', 500) : FakeAccount.ec2ServerFault('Unavailable', 503);
     }
     const queue = this.faults.get(command);
     const error = queue?.shift();

@@ -16,7 +16,14 @@ export { bindTaskHandlers, functionKeyOf, loadAsl, serverlessFunctions };
 
 type Json = Parameters<StateMachine['run']>[0];
 /** The engine's event log entries (its type is not exported). */
-export type EventLog = { type: string; state?: { name: string }; Error?: string; Cause?: unknown };
+export type EventLog = {
+  type: string;
+  state?: { name: string };
+  Error?: string;
+  Cause?: unknown;
+  /** StateRetried: the retrier that matched, and its attempt number. */
+  retry?: { retrier: { ErrorEquals: string[] }; attempt: number };
+};
 
 export interface RunResult {
   status: 'SUCCEEDED' | 'FAILED';

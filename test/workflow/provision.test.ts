@@ -20,6 +20,9 @@ const provision = (spec: ServerSpec = server) => runStateMachine(asl, handlers, 
 const HAPPY_PATH: readonly string[] = MAIN_STEPS;
 const retriesOf = (result: RunResult, state: string) =>
   result.events.filter((e) => e.type === 'StateRetried' && e.state?.name === state).length;
+/** Retries of `state` by the retrier that holds `error`. */
+const retriesFor = (result: RunResult, state: string, error: string) =>
+  result.events.filter((e) => e.type === 'StateRetried' && e.state?.name === state && e.retry?.retrier.ErrorEquals.includes(error)).length;
 
 beforeAll(async () => {
   const proxyUrl = await proxy.start();
@@ -230,6 +233,79 @@ describe('provision workflow', () => {
     expect(result.status).toBe('SUCCEEDED');
     expect(retriesOf(result, 'RunInstance')).toBe(2);
     expect(account.instances.size).toBe(1);
+  });
+
+  it.each([
+    ['CreateKeyPair', 'CreateKeyPairCommand', () => FakeAccount.ec2ServerFault('Unavailable', 503)],
+    ['RunInstance', 'RunInstancesCommand', () => FakeAccount.ec2ServerFault('InternalError', 500)],
+    ['InstallFastAPI', 'SendCommandCommand', () => FakeAccount.ssmServerFault('InternalServerError', 500)],
+    ['CheckInstall', 'GetCommandInvocationCommand', () => FakeAccount.connectionReset()],
+    ['OpenIngress', 'AuthorizeSecurityGroupIngressCommand', () => FakeAccount.ec2ServerFault('ServiceUnavailable', 503)],
+  ])('RetryOnServiceFaultTest: %s is retried through AWS 5xx and dropped connections (%s) and the server gets READY', async (state, command, fault) => {
+    // Prepare
+    account.failNext(command, fault(), 3);
+
+    // Act
+    const result = await provision();
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(retriesFor(result, state, 'AwsServiceFaultError')).toBe(3);
+    expect(account.instances.size).toBe(1);
+  });
+
+  it('keeps separate budgets: six throttles and six 5xx on one step still succeed', async () => {
+    // Prepare: 12 failures in a row, twice what either retrier allows alone
+    for (let i = 0; i < 6; i++) {
+      account.failNext('RunInstancesCommand', FakeAccount.ec2Error('RequestLimitExceeded'));
+      account.failNext('RunInstancesCommand', FakeAccount.ec2ServerFault('InternalError', 500));
+    }
+
+    // Act
+    const result = await provision();
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(retriesFor(result, 'RunInstance', 'RequestLimitExceeded')).toBe(6);
+    expect(retriesFor(result, 'RunInstance', 'AwsServiceFaultError')).toBe(6);
+    expect(account.instances.size).toBe(1);
+  });
+
+  it('ServiceFaultExhaustedCatchTest: a 5xx that never stops exhausts its retries, fails the step and rolls back', async () => {
+    // Prepare: more failures than the fault retrier's 6 retries
+    account.failNext('AuthorizeSecurityGroupIngressCommand', FakeAccount.ec2ServerFault('InternalError', 500), 50);
+
+    // Act
+    const result = await provision();
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('AwsServiceFaultError');
+    expect(result.cause).toMatch(/^OpenIngress: .*InternalError \(HTTP 500, request id req-fake\): InternalError \(fake\)/s);
+    expect(retriesFor(result, 'OpenIngress', 'AwsServiceFaultError')).toBe(6);
+    expect(retriesOf(result, 'OpenIngress')).toBe(6);
+    expect(result.path).toContain('OpenIngressFailed');
+    expect(result.path.slice(-2)).toEqual(['IsRollbackComplete', 'ProvisionFailed']);
+    expect(account.calls.includes('TerminateInstancesCommand')).toBe(true);
+    expect(account.leftovers()).toEqual([]);
+  });
+
+  it('retries a 5xx inside the rollback, so the rollback still completes', async () => {
+    // Prepare
+    account.failingScripts.set('install-fastapi', 'boom');
+    account.failNext('DeleteKeyPairCommand', FakeAccount.ec2ServerFault('InternalError', 500), 2);
+    account.failNext('DeleteParameterCommand', FakeAccount.ssmServerFault(), 2);
+
+    // Act
+    const result = await provision();
+
+    // Assess
+    expect(result.status).toBe('FAILED');
+    expect(result.error).toBe('CommandFailedError');
+    expect(result.path).not.toContain('RollbackIncomplete');
+    expect(retriesOf(result, 'DeleteKeyPair')).toBe(2);
+    expect(retriesOf(result, 'DeleteKeyParameter')).toBe(2);
+    expect(account.leftovers()).toEqual([]);
   });
 
   it('retries DependencyViolation while deleting the security group during a rollback', async () => {

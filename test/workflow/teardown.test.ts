@@ -161,6 +161,22 @@ describe('teardown workflow', () => {
     expect(account.leftovers()).toEqual([]);
   });
 
+  it('RetryOnServiceFaultTest: TerminateInstances and DeleteParameter answering 5xx are retried, and the teardown completes', async () => {
+    // Prepare
+    await provision();
+    account.failNext('TerminateInstancesCommand', FakeAccount.ec2ServerFault('InternalError', 500), 2);
+    account.failNext('DeleteParameterCommand', FakeAccount.ssmServerFault('InternalServerError', 500), 2);
+
+    // Act
+    const result = await teardown();
+
+    // Assess
+    expect(result.status).toBe('SUCCEEDED');
+    expect(retriesOf(result, 'TerminateInstance')).toBe(2);
+    expect(retriesOf(result, 'DeleteKeyParameter')).toBe(2);
+    expect(account.leftovers()).toEqual([]);
+  });
+
   it('CleanupFailedCatchTest: a cleanup that fails goes on with the next one and ends in TeardownFailed', async () => {
     // Prepare
     await provision();

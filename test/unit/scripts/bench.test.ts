@@ -119,8 +119,10 @@ describe('scripts/bench orchestrationBounds', () => {
     expect(bounds.main.pollingSeconds).toBe(20);
     // HealthCheck's first not-ready retry (3 s) and the SSM agent retries of InstallFastAPI (15 s) and StartUvicorn (5 s).
     expect(bounds.main.readinessGranularitySeconds).toBe(23);
-    // 9 states × (2+4+8+16+30+30 s of delays + 6 × 30 s timeouts), HealthCheck with 6 × 15 s.
-    expect(bounds.main.infrastructureWorstSeconds).toBe(9 * 270 + 180);
+    // Two infrastructure retriers per Task, each with its own count: throttling (2+4+8+16+30+30 s of
+    // delays + 6 × 30 s timeouts) and faults (1+2+4+8+16+20 s + 6 × 30 s), 9 states; HealthCheck's
+    // attempts time out at 15 s.
+    expect(bounds.main.infrastructureWorstSeconds).toBe(9 * (270 + 231) + (180 + 141));
     expect(bounds.main.cappedWorstSeconds).toBe(3600);
     expect(bounds.rollback.loops.map((loop) => loop.task)).toEqual(['TerminateInstance']);
   });

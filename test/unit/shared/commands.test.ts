@@ -125,6 +125,18 @@ describe('sendScriptOnce', () => {
     expect(sent?.CloudWatchOutputConfig).toBeUndefined();
   });
 
+  it('sends SendCommand through the sender, and looks for the command through the other client', async () => {
+    // Prepare
+    const sender = new SSMClient({ maxAttempts: 1 });
+    ssmMock.on(ListCommandsCommand).resolves({ Commands: [] });
+    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1', Status: 'Pending' } });
+    // Act
+    await sendScriptOnce(ssm, { instanceId: INSTANCE_ID, comment: COMMENT, script: SCRIPT }, sender);
+    // Assess
+    expect(ssmMock.commandCalls(SendCommandCommand).map((call) => call.thisValue)).toEqual([sender]);
+    expect(ssmMock.commandCalls(ListCommandsCommand).map((call) => call.thisValue)).toEqual([ssm]);
+  });
+
   it('sends the output to CloudWatch Logs when a log group is given', async () => {
     // Prepare
     ssmMock.on(ListCommandsCommand).resolves({});

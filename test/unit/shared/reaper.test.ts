@@ -17,10 +17,11 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
 } from '@aws-sdk/client-sfn';
-import { DescribeParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { DescribeParametersCommand, SSMClient, SSMServiceException } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ConfigurationError } from '../../../shared/errors';
+import { ec2ServerFault } from '../fixtures/provisioning';
 import { logger } from '../../../shared/logger';
 import { keyParameterName, resourceName } from '../../../shared/names';
 import {
@@ -28,6 +29,7 @@ import {
   type ExecutionFacts,
   type FoundResource,
   MIN_GRACE_MINUTES,
+  REAPER_RETRY,
   type ReaperSettings,
   reaperSettingsFromEnv,
   sweep,
@@ -556,7 +558,108 @@ describe('sweep', () => {
     expect(written.filter((l) => l.message === 'reaper decision').every((l) => l.extra.dryRun === true)).toBe(true);
   });
 
-  it('goes on past a server it fails on, and counts it', async () => {
+  /** The reaper's own retries, without the waiting. */
+  const noWait = { retry: { sleep: async () => {} } };
+  const sfnServerFault = (name = 'InternalFailure', status = 500) =>
+    new SFNServiceException({ name, $fault: 'server', $metadata: { httpStatusCode: status }, message: `${name} (test)` });
+  const dropped = () => Object.assign(new Error('socket hang up'), { name: 'TimeoutError', code: 'ECONNRESET', $metadata: {} });
+
+  it('rides out a 5xx and a dropped connection on inventory pages, and decides on the whole inventory', async () => {
+    // Prepare
+    const written = lines();
+    const [a, b] = [serverId(1), serverId(2)];
+    ec2Mock
+      .on(DescribeInstancesCommand)
+      .resolvesOnce({ Reservations: [{ Instances: [instance(a, { [TAG.expiresAt]: iso(minutesAgo(1)) })] }], NextToken: 'page-2' })
+      .rejectsOnce(ec2ServerFault('InternalError', 500))
+      .rejectsOnce(dropped())
+      .resolves({ Reservations: [{ Instances: [instance(b, { [TAG.expiresAt]: iso(minutesAgo(1)) })] }] });
+    ssmMock.on(DescribeParametersCommand).rejectsOnce(new SSMServiceException({ name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 500 }, message: 'x' })).resolves({ Parameters: [] });
+    executions({ [a]: execution('SUCCEEDED', 240, 230), [b]: execution('SUCCEEDED', 240, 230) });
+
+    // Act
+    const summary = await sweep(clients, settings, { now: NOW, ...noWait });
+
+    // Assess
+    expect(summary).toMatchObject({ servers: 2, expired: 2, failed: 0 });
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeInstancesCommand, 4);
+    expect(ssmMock).toHaveReceivedCommandTimes(DescribeParametersCommand, 2);
+    expect(written.filter((l) => l.message === 'reaper call retried').map((l) => l.extra.errorName).sort()).toEqual([
+      'InternalError',
+      'InternalServerError',
+      'TimeoutError',
+    ]);
+  });
+
+  it('retries a throttled or faulted Step Functions call for a server, and starts its teardown', async () => {
+    // Prepare
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [instance(ID, { [TAG.expiresAt]: iso(minutesAgo(1)) })] }] });
+    executions({ [ID]: execution('SUCCEEDED', 240, 230) });
+    sfnMock
+      .on(StartExecutionCommand)
+      .rejectsOnce(sfnServerFault('ServiceUnavailable', 503))
+      .rejectsOnce(sfnError('ThrottlingException'))
+      .resolves({ executionArn: `${TEARDOWN.replace(':stateMachine:', ':execution:')}:${ID}`, startDate: NOW });
+
+    // Act
+    const summary = await sweep(clients, settings, { now: NOW, ...noWait });
+
+    // Assess
+    expect(summary).toMatchObject({ expired: 1, failed: 0 });
+    expect(summary.outcomes[0]?.result).toBe('started');
+    expect(sfnMock).toHaveReceivedCommandTimes(StartExecutionCommand, 3);
+  });
+
+  it('never retries a client fault: one try, and the server counts as failed', async () => {
+    // Prepare
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [instance(ID, { [TAG.expiresAt]: iso(minutesAgo(1)) })] }] });
+    executions({ [ID]: execution('SUCCEEDED', 240, 230) });
+    sfnMock.on(StartExecutionCommand).rejects(sfnError('AccessDeniedException'));
+
+    // Act
+    const summary = await sweep(clients, settings, { now: NOW, ...noWait });
+
+    // Assess
+    expect(summary).toMatchObject({ expired: 0, failed: 1 });
+    expect(sfnMock).toHaveReceivedCommandTimes(StartExecutionCommand, 1);
+  });
+
+  it('fails the sweep, deciding nothing, when an inventory fault outlasts its retries', async () => {
+    // Prepare
+    ec2Mock.on(DescribeSecurityGroupsCommand).rejects(ec2ServerFault('Unavailable', 503));
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [instance(ID, { [TAG.expiresAt]: iso(minutesAgo(1)) })] }] });
+
+    // Act
+    const sweeping = sweep(clients, settings, { now: NOW, ...noWait });
+
+    // Assess
+    await expect(sweeping).rejects.toMatchObject({ name: 'Unavailable' });
+    expect(ec2Mock).toHaveReceivedCommandTimes(DescribeSecurityGroupsCommand, REAPER_RETRY.attempts);
+    expect(sfnMock).not.toHaveReceivedCommand(StartExecutionCommand);
+  });
+
+  it('does not retry into the last seconds of the invocation', async () => {
+    // Prepare
+    ec2Mock.on(DescribeInstancesCommand).resolves({ Reservations: [{ Instances: [instance(ID, { [TAG.expiresAt]: iso(minutesAgo(1)) })] }] });
+    executions({ [ID]: execution('SUCCEEDED', 240, 230) });
+    sfnMock.on(StartExecutionCommand).rejects(sfnServerFault());
+    let remaining = 17_000;
+
+    // Act: every wait counts against the clock
+    const summary = await sweep(clients, settings, {
+      now: NOW,
+      remainingMs: () => remaining,
+      retry: { random: () => 0.999, sleep: async (ms) => void (remaining -= ms) },
+    });
+
+    // Assess: waits of 0.5 s and 1 s fit before the 15 s margin; the third, 2 s, would not
+    expect(summary).toMatchObject({ failed: 1 });
+    expect(sfnMock).toHaveReceivedCommandTimes(StartExecutionCommand, 3);
+    expect(remaining).toBeGreaterThanOrEqual(15_000);
+    expect(REAPER_RETRY.attempts).toBeGreaterThan(3);
+  });
+
+  it('goes on past a server it still fails on after its retries, and counts it', async () => {
     // Prepare
     const written = lines();
     const ids = [serverId(1), serverId(2), serverId(3)];
@@ -571,10 +674,12 @@ describe('sweep', () => {
       .rejects(sfnError('ThrottlingException'));
 
     // Act
-    const summary = await sweep(clients, settings, { now: NOW });
+    const summary = await sweep(clients, settings, { now: NOW, ...noWait });
 
     // Assess
     expect(summary).toMatchObject({ servers: 3, expired: 1, failed: 2 });
+    // ExecutionLimitExceeded is a quota, not a fault: tried once; the throttled describe: every try.
+    expect(sfnMock.commandCalls(StartExecutionCommand, { name: ids[1] })).toHaveLength(1);
     expect(summary.outcomes).toMatchObject([
       { serverId: ids[0], result: 'started' },
       { serverId: ids[1], result: 'failed', error: 'ExecutionLimitExceeded' },

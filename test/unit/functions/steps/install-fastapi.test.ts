@@ -9,6 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lambdaHandler } from '../../../../functions/steps/install-fastapi';
+import { ssmClient, ssmSendCommandClient } from '../../../../shared/clients/ssm';
 import { SsmAgentNotReadyError } from '../../../../shared/errors';
 
 const SERVER_ID = 'hf-abcdefghijkl';
@@ -28,6 +29,18 @@ afterEach(() => {
 });
 
 describe('InstallFastAPI', () => {
+  it('sends the command through a client the SDK never retries (SendCommand has no idempotency token), and lists through the other', async () => {
+    // Prepare
+    ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1', Status: 'Pending' } });
+    // Act
+    await lambdaHandler({ serverId: SERVER_ID, instanceId: INSTANCE_ID });
+    // Assess
+    expect(await ssmSendCommandClient.config.maxAttempts()).toBe(1);
+    expect(await ssmClient.config.maxAttempts()).toBeGreaterThan(1);
+    expect(ssmMock.commandCalls(SendCommandCommand).map((call) => call.thisValue)).toEqual([ssmSendCommandClient]);
+    expect(ssmMock.commandCalls(ListCommandsCommand).map((call) => call.thisValue)).toEqual([ssmClient]);
+  });
+
   it('sends install-fastapi.sh, as it is on disk, with the server in the comment', async () => {
     // Prepare
     ssmMock.on(SendCommandCommand).resolves({ Command: { CommandId: 'c-1', Status: 'Pending' } });

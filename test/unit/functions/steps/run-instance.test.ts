@@ -2,7 +2,9 @@ import { DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-s
 import { GetParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ec2Error, expectedTags, server } from '../../fixtures/provisioning';
+import type { Context } from 'aws-lambda';
+import type { AwsServiceFaultError } from '../../../../shared/errors';
+import { connectionReset, ec2Error, ec2ServerFault, expectedTags, server } from '../../fixtures/provisioning';
 
 type Module = typeof import('../../../../functions/steps/run-instance');
 
@@ -92,6 +94,27 @@ describe('RunInstance', () => {
     const result = lambdaHandler(input);
     // Assess
     await expect(result).rejects.toBe(limit);
+  });
+
+  it.each([
+    ['an InternalError (HTTP 500)', ec2ServerFault('InternalError', 500)],
+    ['an Unavailable (HTTP 503)', ec2ServerFault('Unavailable', 503)],
+    ['a dropped connection', connectionReset()],
+  ])('fails the Task with AwsServiceFaultError (retried by the ASL) when RunInstances answers %s', async (_what, fault) => {
+    // Prepare
+    const { handler } = await loadHandler({ INSTANCE_PROFILE_NAME: 'hello-fleet-test-instance', LOG_LEVEL: 'ERROR' });
+    ec2Mock.on(RunInstancesCommand).rejects(fault);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+    // Act
+    const error: unknown = await handler(input, { getRemainingTimeInMillis: () => 25_000 } as unknown as Context).catch((e: unknown) => e);
+    stderr.mockRestore();
+    stdout.mockRestore();
+    // Assess
+    // The module was loaded fresh (resetModules): Step Functions matches the name, and so does this test.
+    expect(error).toMatchObject({ name: 'AwsServiceFaultError', transient: true });
+    expect((error as AwsServiceFaultError).cause).toBe(fault);
+    expect((error as Error).message).toContain(fault.name);
   });
 
   it('throws ConfigurationError at cold start when INSTANCE_PROFILE_NAME is not set', async () => {
