@@ -220,7 +220,11 @@ const fakeApt = (plan: string[]) => {
       'esac',
     ].join('\n'),
   );
-  tool('cloud-init', 'echo "status: done"');
+  // FAKE_CLOUD_INIT: `done` (default), `running` (never finishes), or an exit code.
+  tool(
+    'cloud-init',
+    'case "${FAKE_CLOUD_INIT:-done}" in done) echo "status: done" ;; running) exec sleep 30 ;; *) echo "status: error"; exit "$FAKE_CLOUD_INIT" ;; esac',
+  );
   tool('systemctl', 'echo inactive');
   return {
     env: (extra: Record<string, string> = {}) => ({
@@ -279,6 +283,20 @@ describe('install-fastapi.sh’s apt phase, with apt-get faked', () => {
     expect(result.stderr).toContain('ERROR: apt-get install python3-pip python3-venv failed');
     expect(result.stdout).not.toContain('is waiting');
     expect(apt.calls()).toHaveLength(2);
+  });
+
+  it('goes on to apt when cloud-init is still running at its deadline, or finished with errors', async () => {
+    // Prepare
+    const running = fakeApt([]);
+    const failed = fakeApt([]);
+    // Act
+    const late = await runScript('install-fastapi.sh', running.env({ FAKE_CLOUD_INIT: 'running', HELLO_FLEET_CLOUD_INIT_TIMEOUT: '1' }));
+    const broken = await runScript('install-fastapi.sh', failed.env({ FAKE_CLOUD_INIT: '2' }));
+    // Assess
+    expect(late.stdout).toContain('cloud-init is still running after 1s; going on');
+    expect(running.calls()).toHaveLength(2);
+    expect(broken.stdout).toContain('cloud-init finished with errors (cloud-init status exit 2); going on');
+    expect(failed.calls()).toHaveLength(2);
   });
 
   it.each(['HELLO_FLEET_CLOUD_INIT_TIMEOUT', 'HELLO_FLEET_APT_TIMEOUT', 'HELLO_FLEET_PIP_TIMEOUT'])(
