@@ -146,10 +146,10 @@ describe.skipIf(unavailable !== undefined)('a first boot on Debian 12 under syst
 
   it('installs again while another process holds /var/cache/apt/archives/lock: waits, then succeeds', async () => {
     // Prepare
-    const holder = await os.holdLock('/var/cache/apt/archives/lock', 10);
+    const holder = await os.holdLock('/var/cache/apt/archives/lock', 10, ['apt-get', 'install']);
     // Act
     const result = await os.runCommand(INSTALL);
-    took('install again, archives lock held 10 s', result.seconds);
+    took('install again, archives lock held until 10 s after apt-get install starts', result.seconds);
     await holder.released;
     // Assess
     expectSuccess(result);
@@ -161,13 +161,16 @@ describe.skipIf(unavailable !== undefined)('a first boot on Debian 12 under syst
 
   it('installs again while another process holds the dpkg frontend lock: apt-get itself waits', async () => {
     // Prepare
-    const holder = await os.holdLock('/var/lib/dpkg/lock-frontend', 10);
+    const holder = await os.holdLock('/var/lib/dpkg/lock-frontend', 10, ['apt-get', 'install']);
     // Act
     const result = await os.runCommand(INSTALL);
-    took('install again, dpkg frontend lock held 10 s', result.seconds);
+    took('install again, dpkg frontend lock held until 10 s after apt-get install starts', result.seconds);
     await holder.released;
     // Assess
     expectSuccess(result);
+    expect(result.stdout).toContain(
+      `Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process ${holder.pid} (python3)`,
+    );
     expect(result.seconds).toBeGreaterThanOrEqual(10);
   });
 

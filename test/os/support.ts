@@ -326,20 +326,38 @@ export class BootedDebian {
 
   /**
    * Another process in the container takes `path`'s lock the way apt does (fcntl F_SETLK, a write lock
-   * on the whole file) and keeps it for `seconds`. Resolves once the lock is held, with the holder's pid
-   * inside the container.
+   * on the whole file) and keeps it for `seconds`; with `whenRunning`, for `seconds` after another
+   * process whose arguments include all those words shows up (waiting at most 5 minutes for it), so a
+   * step that runs late still meets the lock. Resolves once the lock is held, with the holder's pid in
+   * the container.
    */
-  async holdLock(path: string, seconds: number): Promise<{ pid: number; released: Promise<void> }> {
+  async holdLock(path: string, seconds: number, whenRunning: string[] = []): Promise<{ pid: number; released: Promise<void> }> {
     const code = [
       'import fcntl, os, sys, time',
       'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o640)',
       'fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)',
       'print(os.getpid(), flush=True)',
+      'words, give_up = sys.argv[3:], time.time() + 300',
+      'def running():',
+      '    for pid in filter(str.isdigit, os.listdir("/proc")):',
+      '        if int(pid) == os.getpid():',
+      '            continue',
+      '        try:',
+      '            args = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace").split("\\0")',
+      '        except OSError:',
+      '            continue',
+      '        if all(word in args for word in words):',
+      '            return True',
+      '    return False',
+      'while words and not running() and time.time() < give_up:',
+      '    time.sleep(0.02)',
       'time.sleep(float(sys.argv[2]))',
     ].join('\n');
-    const child = spawn('nsenter', ['--target', String(this.leader), '--all', 'python3', '-c', code, path, String(seconds)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'nsenter',
+      ['--target', String(this.leader), '--all', 'python3', '-c', code, path, String(seconds), ...whenRunning],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const released = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
     const pid = await new Promise<number>((resolvePid, reject) => {
       let stderr = '';
