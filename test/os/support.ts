@@ -252,10 +252,16 @@ export class BootedDebian {
         const failed = await this.exec(['systemctl', '--failed', '--no-legend', '--plain']);
         throw new Error(`the container booted degraded: ${failed.stdout.trim()}`);
       }
-      if (Date.now() > deadline) throw new Error(`the container did not finish booting in 120 s (state "${state}"): see ${this.consoleLog}`);
+      if (Date.now() > deadline) throw new Error(`the container did not finish booting in 120 s (state "${state}")${this.consoleTail()}`);
       await sleep(250);
     }
     return (Date.now() - started) / 1000;
+  }
+
+  /** The last lines systemd-nspawn wrote, for an error message (the file goes with the copy). */
+  private consoleTail(): string {
+    const text = existsSync(this.consoleLog) ? readFileSync(this.consoleLog, 'utf8').trim() : '';
+    return text === '' ? '' : `; systemd-nspawn said:\n${text.split('\n').slice(-20).join('\n')}`;
   }
 
   /** The container's PID 1 as the host sees it: nspawn's child that is pid 1 in its own namespace. */
@@ -271,7 +277,7 @@ export class BootedDebian {
       }
       await sleep(100);
     }
-    throw new Error(`systemd-nspawn (pid ${nspawnPid}) did not start systemd in 30 s: see ${this.consoleLog}`);
+    throw new Error(`systemd-nspawn (pid ${nspawnPid}) did not start systemd in 30 s${this.consoleTail()}`);
   }
 
   /** Runs a command in the container's namespaces (not as a service: for the test's own looks). */
@@ -394,7 +400,10 @@ export class BootedDebian {
     }
     const mounted = readFileSync('/proc/mounts', 'utf8').includes(` ${this.dir}/`);
     if (mounted) throw new Error(`${this.dir} still has mounts: not removing it`);
-    if (process.env.HELLO_FLEET_OS_KEEP !== '1') rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.HELLO_FLEET_OS_KEEP !== '1') {
+      rmSync(this.dir, { recursive: true, force: true });
+      rmSync(this.consoleLog, { force: true });
+    }
   }
 
   /** The last lines the container's systemd wrote for one unit (for failure messages). */
