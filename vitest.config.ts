@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { defineConfig, type Plugin } from 'vitest/config';
+import { configDefaults, defineConfig, type Plugin } from 'vitest/config';
 
 /** Imports shell scripts as their text, as esbuild's `text` loader does in the bundle (shared/text-modules.d.ts). */
 const textModules = (): Plugin => ({
@@ -16,6 +16,8 @@ export default defineConfig({
   plugins: [textModules()],
   test: {
     include: ['test/**/*.test.ts'],
+    // The booted-OS tier boots a Debian container for minutes: its own command, npm run test:os.
+    exclude: [...configDefaults.exclude, 'test/os/**'],
     setupFiles: ['test/setup.ts'],
     // Unit and workflow tests never touch the network; nothing here should wait long.
     testTimeout: 20_000,

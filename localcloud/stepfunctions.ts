@@ -141,8 +141,8 @@ const allStates = (definition: { States: Record<string, AslState> }): [string, A
 /**
  * The runtime copy: retry intervals and their caps × timeScale, and the polling loops' bounds (a
  * Task's constant `maxAttempts` parameter) ÷ timeScale. Polling faster must not shorten the time a
- * loop allows: the install's 90 polls × 10 s are 15 minutes of real work (pip on a busy machine), and
- * stay 15 minutes when each poll waits 0.5 s. Nothing else changes.
+ * loop allows: the install's 165 polls × 10 s are 27.5 minutes of real work (pip on a busy machine), and
+ * stay 27.5 minutes when each poll waits 0.5 s. Nothing else changes.
  */
 export const scaleRetries = (definition: Asl, timeScale: number): Asl => {
   const copy = structuredClone(definition);

@@ -43,6 +43,25 @@ export interface SendScriptInput {
 export const DEFAULT_EXECUTION_TIMEOUT_SECONDS = 1800;
 export const DEFAULT_DELIVERY_TIMEOUT_SECONDS = 600;
 
+export interface ScriptTimeouts {
+  /** SendCommand TimeoutSeconds: a command the agent has not started by then never runs (DeliveryTimedOut). */
+  deliveryTimeoutSeconds: number;
+  /** AWS-RunShellScript's executionTimeout: the agent kills the script then (TimedOut). */
+  executionTimeoutSeconds: number;
+}
+
+/**
+ * What each script is sent with. executionTimeout holds the script's own deadlines (cloud-init, apt,
+ * pip; the port), so a slow first boot fails with the script's message rather than SSM's kill; the
+ * script is sent only once SSM knows the instance, so delivery is quick. CheckInstall and CheckUvicorn
+ * poll for longer than delivery + execution, so SSM's verdict always comes first. The whole table is
+ * docs/timeouts.md; test/contract/timeouts.test.ts holds these numbers to it, to the scripts and to the ASL.
+ */
+export const SCRIPT_TIMEOUTS: Readonly<Record<ScriptName, ScriptTimeouts>> = {
+  'install-fastapi': { deliveryTimeoutSeconds: 120, executionTimeoutSeconds: 1500 },
+  'start-uvicorn': { deliveryTimeoutSeconds: 120, executionTimeoutSeconds: 90 },
+};
+
 /** A command in one of these states is the one we want: running it again would only race it. */
 const REUSABLE_STATES: ReadonlySet<string> = new Set(['Pending', 'InProgress', 'Delayed', 'Success']);
 

@@ -1,4 +1,4 @@
-import { commandComment, sendScriptOnce } from '../../shared/commands';
+import { SCRIPT_TIMEOUTS, commandComment, sendScriptOnce } from '../../shared/commands';
 import { optionalEnv, stageFromEnv } from '../../shared/config';
 import { ssmClient, ssmSendCommandClient } from '../../shared/clients/ssm';
 import { stepHandler } from '../../shared/middleware';
@@ -18,7 +18,8 @@ export interface InstallFastApiInput {
 /**
  * Backs the `InstallFastAPI` state: sends shared/scripts/install-fastapi.sh (apt python3-venv, a venv
  * with fastapi and uvicorn[standard], the tutorial's main.py) to the instance through SSM Run Command
- * (AWS-RunShellScript, Comment `hello-fleet <serverId> install-fastapi`). CheckInstall polls it.
+ * (AWS-RunShellScript, Comment `hello-fleet <serverId> install-fastapi`) with its delivery and execution
+ * timeouts from SCRIPT_TIMEOUTS (docs/timeouts.md). CheckInstall polls it.
  *
  * Idempotent: a command with the same Comment that is pending, running or succeeded on the instance is
  * returned instead of sending another.
@@ -36,6 +37,7 @@ export const lambdaHandler = async (input: InstallFastApiInput): Promise<Command
     instanceId: input.instanceId,
     comment: commandComment(input.serverId, 'install-fastapi'),
     script: installScript,
+    ...SCRIPT_TIMEOUTS['install-fastapi'],
     ...(commandLogGroup !== undefined && { cloudWatchLogGroup: commandLogGroup }),
   }, ssmSendCommandClient);
 

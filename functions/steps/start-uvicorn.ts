@@ -1,4 +1,4 @@
-import { commandComment, sendScriptOnce } from '../../shared/commands';
+import { SCRIPT_TIMEOUTS, commandComment, sendScriptOnce } from '../../shared/commands';
 import { optionalEnv, stageFromEnv } from '../../shared/config';
 import { ssmClient, ssmSendCommandClient } from '../../shared/clients/ssm';
 import { stepHandler } from '../../shared/middleware';
@@ -19,7 +19,8 @@ export interface StartUvicornInput {
  * Backs the `StartUvicorn` state: sends shared/scripts/start-uvicorn.sh (a systemd unit
  * hello-fleet-app.service running `uvicorn main:app --host 0.0.0.0 --port 8000`, enabled at boot,
  * then a wait until the port answers locally) through SSM Run Command (AWS-RunShellScript, Comment
- * `hello-fleet <serverId> start-uvicorn`). CheckUvicorn polls it.
+ * `hello-fleet <serverId> start-uvicorn`), with its timeouts from SCRIPT_TIMEOUTS (docs/timeouts.md).
+ * CheckUvicorn polls it.
  *
  * Idempotent: a command with the same Comment that is pending, running or succeeded on the instance is
  * returned instead of sending another.
@@ -37,6 +38,7 @@ export const lambdaHandler = async (input: StartUvicornInput): Promise<CommandSt
     instanceId: input.instanceId,
     comment: commandComment(input.serverId, 'start-uvicorn'),
     script: startScript,
+    ...SCRIPT_TIMEOUTS['start-uvicorn'],
     ...(commandLogGroup !== undefined && { cloudWatchLogGroup: commandLogGroup }),
   }, ssmSendCommandClient);
 

@@ -3,16 +3,21 @@
 # service that survives logout and reboot (the tutorial's `uvicorn main:app` in a terminal does not),
 # then waits until it answers on the port. Run as root by SSM Run Command (AWS-RunShellScript).
 #
-# The first line must stay `#!/bin/bash`: the SSM agent writes the commands to a file and executes
-# it, so the shebang picks bash (Ubuntu's /bin/sh is dash, which has no `pipefail`).
+# The first line must stay `#!/bin/bash`: the SSM agent writes the commands to a file and runs
+# `sh -c <file>`, so the shebang picks bash (Ubuntu's /bin/sh is dash, which has no `pipefail`).
+#
+# The app's version is the sha256 of main.py and constraints.txt (the pinned packages), both written by
+# install-fastapi.sh: a running app whose version changed since it started is restarted, so a new
+# main.py or a new package set is served as soon as this script runs again (and after any reboot).
 #
 # Two service managers:
 #   systemd (default): writes /etc/systemd/system/hello-fleet-app.service (a dedicated system user,
-#     Restart=on-failure, enabled at boot), daemon-reload, enable --now. When the unit file changed,
-#     the service is restarted so the new unit applies.
+#     Restart=on-failure, enabled at boot; the app's version in a comment), daemon-reload, enable
+#     --now. When the unit file changed (the app's version or the settings), the service is restarted.
 #   process: for a machine without systemd (a local emulation). Starts uvicorn in the background with
-#     nohup; the pid goes to <app dir>/uvicorn.pid and the output to <app dir>/uvicorn.log. A live pid
-#     in the pid file means it is already running: it is not started twice.
+#     nohup; the pid goes to <app dir>/uvicorn.pid, the app's version to <app dir>/uvicorn.version and
+#     the output to <app dir>/uvicorn.log. A live pid of the same version means it is already running:
+#     it is not started twice; one of another version is stopped and started again.
 # Either way the script then polls http://127.0.0.1:<port>/ for HELLO_FLEET_READY_TIMEOUT seconds and
 # fails with the journal (or log) tail if nothing answers. Running the script twice is harmless.
 #
@@ -38,6 +43,7 @@ SERVICE_NAME="hello-fleet-app.service"
 UNIT_FILE="/etc/systemd/system/${SERVICE_NAME}"
 VENV_PYTHON="${APP_DIR}/.venv/bin/python"
 PID_FILE="${APP_DIR}/uvicorn.pid"
+VERSION_FILE="${APP_DIR}/uvicorn.version"
 LOG_FILE="${APP_DIR}/uvicorn.log"
 
 log() {
@@ -56,6 +62,12 @@ fi
 [[ -x "${VENV_PYTHON}" ]] || die "${VENV_PYTHON} is missing: run install-fastapi.sh first"
 [[ -f "${APP_DIR}/main.py" ]] || die "${APP_DIR}/main.py is missing: run install-fastapi.sh first"
 
+# What the app is made of. constraints.txt may be missing (an app dir from before the pins): then main.py alone.
+app_version() {
+  cat "${APP_DIR}/main.py" "${APP_DIR}/constraints.txt" 2>/dev/null | sha256sum | cut -c 1-16
+}
+APP_VERSION="$(app_version)"
+
 # Any HTTP answer counts: the health check judges the body. Python is there for sure; curl may not be.
 port_answers() {
   "${VENV_PYTHON}" - "${PORT}" <<'PY' >/dev/null 2>&1
@@ -69,6 +81,8 @@ PY
 
 unit_text() {
   cat <<UNIT
+# Written by hello-fleet's start-uvicorn.sh. App version (sha256 of main.py and constraints.txt):
+# ${APP_VERSION}. A new version rewrites this file, which restarts the service.
 [Unit]
 Description=hello-fleet: the FastAPI tutorial app (uvicorn on port ${PORT})
 Wants=network-online.target
@@ -113,6 +127,7 @@ start_with_systemd() {
   systemctl daemon-reload
   if ((changed)); then
     systemctl enable "${SERVICE_NAME}"
+    log "restarting ${SERVICE_NAME} (app version ${APP_VERSION})"
     systemctl restart "${SERVICE_NAME}"
   else
     systemctl enable --now "${SERVICE_NAME}"
@@ -129,12 +144,29 @@ pid_is_uvicorn() {
   fi
 }
 
+stop_process() {
+  local pid="$1" waited=0
+  kill "${pid}" 2>/dev/null || true
+  while pid_is_uvicorn "${pid}" && ((waited < 100)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  if pid_is_uvicorn "${pid}"; then
+    kill -KILL "${pid}" 2>/dev/null || true
+  fi
+}
+
 start_as_process() {
-  local pid=""
+  local pid="" running_version=""
   [[ -f "${PID_FILE}" ]] && pid="$(cat "${PID_FILE}")"
+  [[ -f "${VERSION_FILE}" ]] && running_version="$(cat "${VERSION_FILE}")"
   if [[ -n "${pid}" ]] && pid_is_uvicorn "${pid}"; then
-    log "uvicorn is already running (pid ${pid})"
-    return 0
+    if [[ "${running_version}" == "${APP_VERSION}" ]]; then
+      log "uvicorn is already running (pid ${pid})"
+      return 0
+    fi
+    log "the app changed (version ${running_version:-unknown} -> ${APP_VERSION}): restarting uvicorn (pid ${pid})"
+    stop_process "${pid}"
   fi
   log "starting uvicorn in the background (log: ${LOG_FILE})"
   (
@@ -143,6 +175,7 @@ start_as_process() {
       >>"${LOG_FILE}" 2>&1 </dev/null &
     echo "$!" >"${PID_FILE}"
   )
+  echo "${APP_VERSION}" >"${VERSION_FILE}"
 }
 
 # Still worth waiting for? False once the service or process is gone for good.

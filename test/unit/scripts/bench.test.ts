@@ -112,8 +112,8 @@ describe('scripts/bench orchestrationBounds', () => {
     // Assess
     expect(bounds.main.loops.map((loop) => [loop.task, loop.waitSeconds, loop.waits])).toEqual([
       ['WaitUntilRunning', 5, 59],
-      ['CheckInstall', 10, 90],
-      ['CheckUvicorn', 5, 24],
+      ['CheckInstall', 10, 165],
+      ['CheckUvicorn', 5, 48],
     ]);
     expect(bounds.main.tasks).toHaveLength(10);
     expect(bounds.main.pollingSeconds).toBe(20);

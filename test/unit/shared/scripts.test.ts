@@ -1,5 +1,5 @@
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,12 @@ const scriptFiles = readdirSync(SCRIPTS_DIR)
   .filter((name) => name.endsWith('.sh'))
   .map((name) => join(SCRIPTS_DIR, name));
 const read = (name: string) => readFileSync(join(SCRIPTS_DIR, name), 'utf8');
+
+/** The CONSTRAINTS='...' block of install-fastapi.sh, one pin per line. */
+const constraintsOf = (script: string) => {
+  const block = /^CONSTRAINTS='([^']*)'$/m.exec(script)?.[1] ?? '';
+  return block.split('\n').map((line) => ({ line, name: line.split('==')[0] ?? '', version: line.split('==')[1] ?? '' }));
+};
 
 const hasShellcheck = (() => {
   try {
@@ -115,13 +121,25 @@ describe('shared/scripts', () => {
     );
   });
 
-  it('installs into a venv and leaves the package index to pip’s own configuration', () => {
+  it('installs into a venv, at the pinned versions, and leaves the package index to pip’s own configuration', () => {
     // Assess
     expect(installScript).toContain('-m venv "${VENV_DIR}"');
-    expect(installScript).toContain(`-m pip install --disable-pip-version-check --no-input fastapi 'uvicorn[standard]'`);
+    expect(installScript).toContain(
+      `-m pip install --disable-pip-version-check --no-input \\\n  --constraint "\${APP_DIR}/constraints.txt" fastapi 'uvicorn[standard]'`,
+    );
     expect(installScript).not.toMatch(/--index-url|-i https?:|pypi\.org/);
     expect(installScript).toContain('DPkg::Lock::Timeout=');
     expect(installScript).toContain('cloud-init status --wait');
+  });
+
+  it('pins fastapi, uvicorn and every package they pull in to one exact version each', () => {
+    // Act
+    const pins = constraintsOf(installScript);
+    // Assess
+    expect(pins.map((pin) => pin.name)).toEqual(expect.arrayContaining(['fastapi', 'uvicorn', 'starlette', 'pydantic', 'pydantic-core']));
+    for (const pin of pins) expect(pin.line, 'name==version, lower-case, nothing else').toMatch(/^[a-z0-9-]+==[0-9][0-9a-z.]*$/);
+    expect(new Set(pins.map((pin) => pin.name)).size).toBe(pins.length);
+    expect(pins.map((pin) => pin.name)).toEqual([...pins.map((pin) => pin.name)].sort());
   });
 
   it('runs uvicorn as an enabled systemd unit that restarts on failure', () => {
@@ -169,4 +187,129 @@ describe('shared/scripts', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('HELLO_FLEET_PORT must be 1-65535');
   });
+});
+
+/**
+ * A bin dir with stand-ins for apt-get, cloud-init and systemctl, put first on PATH. apt-get logs its
+ * arguments and answers call k with outcome k of FAKE_APT_PLAN (then `ok`): `lists` and `archives` fail
+ * as apt does when another process holds that lock (exit 100, its two E: lines), `other` fails for
+ * another reason. The script stops right after its apt phase: HELLO_FLEET_PYTHON names no interpreter.
+ */
+const fakeApt = (plan: string[]) => {
+  const dir = tempDir();
+  const bin = join(dir, 'bin');
+  const calls = join(dir, 'apt-get.calls');
+  const tool = (name: string, body: string) => {
+    execFileSync('mkdir', ['-p', bin]);
+    writeFileSync(join(bin, name), `#!/bin/bash\n${body}\n`);
+    chmodSync(join(bin, name), 0o755);
+  };
+  tool(
+    'apt-get',
+    [
+      `echo "$*" >>'${calls}'`,
+      `read -r -a plan <<<"$FAKE_APT_PLAN"`,
+      `n=$(wc -l <'${calls}')`,
+      'case "${plan[$((n - 1))]:-ok}" in',
+      '  ok) echo "apt-get $1: ok" ;;',
+      '  lists) echo "E: Could not get lock /var/lib/apt/lists/lock. It is held by process 4242 (apt-get)" >&2',
+      '         echo "E: Unable to lock directory /var/lib/apt/lists/" >&2; exit 100 ;;',
+      '  archives) echo "E: Could not get lock /var/cache/apt/archives/lock. It is held by process 4343 (unattended-upgr)" >&2',
+      '         echo "E: Unable to lock directory /var/cache/apt/archives/" >&2; exit 100 ;;',
+      '  other) echo "E: Unable to locate package python3-venv" >&2; exit 100 ;;',
+      'esac',
+    ].join('\n'),
+  );
+  // FAKE_CLOUD_INIT: `done` (default), `running` (never finishes), or an exit code.
+  tool(
+    'cloud-init',
+    'case "${FAKE_CLOUD_INIT:-done}" in done) echo "status: done" ;; running) exec sleep 30 ;; *) echo "status: error"; exit "$FAKE_CLOUD_INIT" ;; esac',
+  );
+  tool('systemctl', 'echo inactive');
+  return {
+    env: (extra: Record<string, string> = {}) => ({
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      FAKE_APT_PLAN: plan.join(' '),
+      HELLO_FLEET_APP_DIR: join(dir, 'app'),
+      HELLO_FLEET_PYTHON: 'no-such-python3',
+      ...extra,
+    }),
+    calls: () => readFileSync(calls, 'utf8').trim().split('\n'),
+  };
+};
+
+describe('install-fastapi.sh’s apt phase, with apt-get faked', () => {
+  it('waits while another process holds the apt lists lock, then updates and installs', async () => {
+    // Prepare
+    const apt = fakeApt(['lists', 'ok', 'ok']);
+    // Act
+    const result = await runScript('install-fastapi.sh', apt.env({ HELLO_FLEET_APT_TIMEOUT: '60' }));
+    // Assess
+    expect(result.stdout).toContain('cloud-init is done');
+    expect(result.stdout).toContain(
+      'apt-get update is waiting: Could not get lock /var/lib/apt/lists/lock. It is held by process 4242 (apt-get)',
+    );
+    const calls = apt.calls();
+    expect(calls).toHaveLength(3);
+    expect(calls[0]).toMatch(/^-o DPkg::Lock::Timeout=(60|59) update -q$/);
+    expect(calls[1]).toMatch(/^-o DPkg::Lock::Timeout=5[0-9] update -q$/);
+    expect(calls[2]).toMatch(/^-o DPkg::Lock::Timeout=5[0-9] install -y -q --no-install-recommends python3-pip python3-venv$/);
+    // It went on to the venv: the apt phase succeeded.
+    expect(result.stderr).toContain('no-such-python3 not found');
+    expect(result.stderr).not.toContain('E: ');
+  });
+
+  it('gives up with the holder named once the apt deadline passes, not before', async () => {
+    // Prepare
+    const apt = fakeApt(['ok', 'archives', 'archives']);
+    // Act
+    const result = await runScript('install-fastapi.sh', apt.env({ HELLO_FLEET_APT_TIMEOUT: '3' }));
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'ERROR: apt-get install gave up after 3s (HELLO_FLEET_APT_TIMEOUT): Could not get lock /var/cache/apt/archives/lock. It is held by process 4343 (unattended-upgr)',
+    );
+    expect(apt.calls()).toHaveLength(2);
+  });
+
+  it('fails at once with apt’s own error when apt-get fails for another reason than a lock', async () => {
+    // Prepare
+    const apt = fakeApt(['ok', 'other']);
+    // Act
+    const result = await runScript('install-fastapi.sh', apt.env());
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('E: Unable to locate package python3-venv');
+    expect(result.stderr).toContain('ERROR: apt-get install python3-pip python3-venv failed');
+    expect(result.stdout).not.toContain('is waiting');
+    expect(apt.calls()).toHaveLength(2);
+  });
+
+  it('goes on to apt when cloud-init is still running at its deadline, or finished with errors', async () => {
+    // Prepare
+    const running = fakeApt([]);
+    const failed = fakeApt([]);
+    // Act
+    const late = await runScript('install-fastapi.sh', running.env({ FAKE_CLOUD_INIT: 'running', HELLO_FLEET_CLOUD_INIT_TIMEOUT: '1' }));
+    const broken = await runScript('install-fastapi.sh', failed.env({ FAKE_CLOUD_INIT: '2' }));
+    // Assess
+    expect(late.stdout).toContain('cloud-init is still running after 1s; going on');
+    expect(running.calls()).toHaveLength(2);
+    expect(broken.stdout).toContain('cloud-init finished with errors (cloud-init status exit 2); going on');
+    expect(failed.calls()).toHaveLength(2);
+  });
+
+  it.each(['HELLO_FLEET_CLOUD_INIT_TIMEOUT', 'HELLO_FLEET_APT_TIMEOUT', 'HELLO_FLEET_PIP_TIMEOUT'])(
+    'rejects a %s that is not a number of seconds, before touching apt',
+    async (variable) => {
+      // Prepare
+      const apt = fakeApt([]);
+      // Act
+      const result = await runScript('install-fastapi.sh', apt.env({ [variable]: '10m' }));
+      // Assess
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`${variable} must be a number of seconds, got '10m'`);
+      expect(() => apt.calls()).toThrow();
+    },
+  );
 });

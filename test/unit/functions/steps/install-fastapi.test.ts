@@ -10,6 +10,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lambdaHandler } from '../../../../functions/steps/install-fastapi';
 import { ssmClient, ssmSendCommandClient } from '../../../../shared/clients/ssm';
+import { SCRIPT_TIMEOUTS } from '../../../../shared/commands';
 import { SsmAgentNotReadyError } from '../../../../shared/errors';
 
 const SERVER_ID = 'hf-abcdefghijkl';
@@ -52,7 +53,8 @@ describe('InstallFastAPI', () => {
       DocumentName: 'AWS-RunShellScript',
       InstanceIds: [INSTANCE_ID],
       Comment: 'hello-fleet hf-abcdefghijkl install-fastapi',
-      Parameters: { commands: [SCRIPT], executionTimeout: ['1800'] },
+      TimeoutSeconds: SCRIPT_TIMEOUTS['install-fastapi'].deliveryTimeoutSeconds,
+      Parameters: { commands: [SCRIPT], executionTimeout: [String(SCRIPT_TIMEOUTS['install-fastapi'].executionTimeoutSeconds)] },
     });
     expect(SCRIPT.startsWith('#!/bin/bash\n')).toBe(true);
   });

@@ -9,6 +9,7 @@ import {
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { lambdaHandler } from '../../../../functions/steps/start-uvicorn';
+import { SCRIPT_TIMEOUTS } from '../../../../shared/commands';
 import { SsmAgentNotReadyError } from '../../../../shared/errors';
 
 const SERVER_ID = 'hf-abcdefghijkl';
@@ -34,7 +35,8 @@ describe('StartUvicorn', () => {
       DocumentName: 'AWS-RunShellScript',
       InstanceIds: [INSTANCE_ID],
       Comment: 'hello-fleet hf-abcdefghijkl start-uvicorn',
-      Parameters: { commands: [SCRIPT], executionTimeout: ['1800'] },
+      TimeoutSeconds: SCRIPT_TIMEOUTS['start-uvicorn'].deliveryTimeoutSeconds,
+      Parameters: { commands: [SCRIPT], executionTimeout: [String(SCRIPT_TIMEOUTS['start-uvicorn'].executionTimeoutSeconds)] },
     });
     expect(SCRIPT).toContain('-m uvicorn main:app');
   });
