@@ -7,9 +7,10 @@
  *      transitions, Lambda invocations and AWS API calls per provision. Every server is then checked:
  *      GET /servers/{id} says READY and its URL answers {"Hello":"World"} through the internet proxy. A
  *      run with any failure is reported as failed and left out of the medians.
- *   2. Per Lambda function (serverless.yml): bundle size and cold-init time (a fresh `node` importing the
- *      bundle, timed inside the child), built with esbuild's JS API from serverless.yml's custom.esbuild,
- *      against one unminified bundle holding all the handlers.
+ *   2. Per Lambda function (every one in serverless.yml): bundle size and cold-init time (a fresh `node`
+ *      importing the bundle with the environment the stack gives that function, timed inside the child),
+ *      built with esbuild's JS API from serverless.yml's custom.esbuild, against one unminified bundle
+ *      holding all the handlers.
  *   3. From statemachine/provision.asl.json: what the orchestration adds on AWS beyond the instance's own
  *      boot and install time (orchestrationBounds below: pure, unit-tested).
  *
@@ -1062,23 +1063,97 @@ const ms = performance.now() - started;
 process.stdout.write(JSON.stringify({ ms, exported: typeof mod[process.argv[3]] }));
 `;
 
-/** What the handlers read at module load, as dummies (no network at import). */
-const DUMMY_ENV = {
-  STAGE: 'bench',
+/**
+ * What Lambda itself puts in every function's environment (credentials as dummies: nothing is called at
+ * import), plus LOG_LEVEL so that no log line lands on the probe's stdout. Everything else a function
+ * reads comes from serverless.yml (functionEnvironment), so a bundle that imports here also starts
+ * with the environment the stack deploys.
+ */
+const LAMBDA_ENV = {
   AWS_REGION: 'ap-northeast-2',
+  AWS_DEFAULT_REGION: 'ap-northeast-2',
   AWS_ACCESS_KEY_ID: 'testing',
   AWS_SECRET_ACCESS_KEY: 'testing',
-  STATE_MACHINE_ARN: 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-provision',
-  TEARDOWN_STATE_MACHINE_ARN: 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-teardown',
-  INSTANCE_PROFILE_NAME: 'hello-fleet-bench-instance',
   LOG_LEVEL: 'ERROR',
 };
+const BENCH_STAGE = 'bench';
+const BENCH_ACCOUNT = '123456789012';
 
-const probeOnce = (dir: string, file: string, exportName: string, sourceMaps: boolean): Promise<number> =>
+/** The parts of serverless.yml that a function's environment is made of. */
+export interface ServerlessEnvConfig {
+  service: string;
+  provider?: { region?: string; environment?: Record<string, unknown> };
+  custom?: Record<string, unknown>;
+  functions: Record<string, { environment?: Record<string, unknown> }>;
+  resources?: { Resources?: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
+}
+
+const unquote = (text: string) => text.trim().replace(/^(['"])(.*)\1$/, '$2');
+
+/** Resolves osls variables (`${sls:stage}`, `${self:custom.x}`, `${param:x, 'default'}`, ...) the way `osls package --stage <stage>` would. */
+export const resolveServerlessVariables = (text: string, config: ServerlessEnvConfig, stage: string): string => {
+  const one = (expression: string): string => {
+    const comma = expression.indexOf(',');
+    const source = (comma < 0 ? expression : expression.slice(0, comma)).trim();
+    const fallback = comma < 0 ? undefined : unquote(expression.slice(comma + 1));
+    if (source === 'sls:stage' || source === 'opt:stage') return stage;
+    if (source === 'self:service') return config.service;
+    if (source.startsWith('self:')) {
+      let value: unknown = config;
+      for (const part of source.slice('self:'.length).split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
+      if (typeof value === 'string' || typeof value === 'number') return String(value);
+    }
+    // ${opt:region, 'ap-northeast-2'}, ${param:lmsServerTtlHours, '168'}: the default, as a deploy without the option or param.
+    if (fallback !== undefined) return fallback;
+    throw new Error(`serverless.yml: cannot resolve \${${expression}} (no default)`);
+  };
+  let resolved = text;
+  for (let pass = 0; pass < 10 && resolved.includes('${'); pass++) {
+    resolved = resolved.replace(/\$\{([^{}]+)\}/g, (_, expression: string) => one(expression));
+  }
+  return resolved;
+};
+
+/**
+ * One function's environment as Lambda gets it from the deployed stack: the provider's environment, then
+ * the function's, with variables resolved for `stage` and each `Ref` replaced by what CloudFormation
+ * returns for it (a state machine's ARN; for other resources a generated physical id). NODE_OPTIONS is
+ * left out: the bench measures with and without --enable-source-maps itself.
+ */
+export const functionEnvironment = (config: ServerlessEnvConfig, key: string, stage = BENCH_STAGE): Record<string, string> => {
+  const fn = config.functions[key];
+  if (fn === undefined) throw new Error(`serverless.yml has no function ${key}`);
+  const region = resolveServerlessVariables(config.provider?.region ?? 'ap-northeast-2', config, stage);
+  const resolve = (name: string, value: unknown): string => {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return resolveServerlessVariables(String(value), config, stage);
+    const ref = (value as { Ref?: unknown } | null)?.Ref;
+    if (typeof ref === 'string') {
+      const resource = config.resources?.Resources?.[ref];
+      if (resource === undefined) throw new Error(`serverless.yml: ${key}'s ${name} refers to ${ref}, which is no resource`);
+      if (resource.Type === 'AWS::StepFunctions::StateMachine') {
+        const machineName = resolveServerlessVariables(String(resource.Properties?.StateMachineName ?? `${ref}-${stage}`), config, stage);
+        return `arn:aws:states:${region}:${BENCH_ACCOUNT}:stateMachine:${machineName}`;
+      }
+      return `${config.service}-${stage}-${ref}-BENCH0123456`;
+    }
+    throw new Error(`serverless.yml: ${key}'s ${name} is ${JSON.stringify(value)}; the bench resolves strings and Ref only`);
+  };
+  const raw = { ...config.provider?.environment, ...fn.environment };
+  return Object.fromEntries(Object.entries(raw).filter(([name]) => name !== 'NODE_OPTIONS').map(([name, value]) => [name, resolve(name, value)]));
+};
+
+/** From a child's stderr, the line that says why it failed (`ConfigurationError: X environment variable is not set`), not a minified source line. */
+export const childFailure = (stderr: string): string => {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line !== '' && line.length <= 400 && !line.startsWith('at '));
+  const error = lines.find((line) => /^[A-Za-z_$][\w$]*(Error|Exception)\b.*:/.test(line));
+  return error ?? lines.slice(-3).join(' ');
+};
+
+const probeOnce = (dir: string, file: string, exportName: string, env: Record<string, string>, sourceMaps: boolean): Promise<number> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(dir, 'init-probe.mjs'), pathToFileURL(file).href, exportName], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '', ...DUMMY_ENV, ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}) },
+      env: { PATH: process.env.PATH ?? '', ...LAMBDA_ENV, ...env, ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -1088,24 +1163,25 @@ const probeOnce = (dir: string, file: string, exportName: string, sourceMaps: bo
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      try {
-        const parsed = JSON.parse(out) as { ms: number; exported: string };
-        if (code !== 0 || parsed.exported !== 'function') throw new Error(`export ${exportName} is ${parsed.exported}`);
-        resolve(parsed.ms);
-      } catch (error) {
-        reject(new Error(`importing ${file} failed (${code}): ${(error as Error).message} ${err.slice(0, 500)}`));
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) {
+        reject(new Error(`importing ${file} failed (exit ${code}): ${childFailure(err) || 'no output'}`));
+        return;
       }
+      const parsed = JSON.parse(last) as { ms: number; exported: string };
+      if (parsed.exported !== 'function') reject(new Error(`importing ${file}: export ${exportName} is ${parsed.exported}`));
+      else resolve(parsed.ms);
     });
   });
 
-const probe = async (dir: string, file: string, exportName: string, spawns: number, sourceMaps: boolean): Promise<Spread> => {
-  await probeOnce(dir, file, exportName, sourceMaps); // warm-up: page cache, not counted
+const probe = async (dir: string, file: string, exportName: string, env: Record<string, string>, spawns: number, sourceMaps: boolean): Promise<Spread> => {
+  await probeOnce(dir, file, exportName, env, sourceMaps); // warm-up: page cache, not counted
   const times: number[] = [];
-  for (let i = 0; i < spawns; i++) times.push(await probeOnce(dir, file, exportName, sourceMaps));
+  for (let i = 0; i < spawns; i++) times.push(await probeOnce(dir, file, exportName, env, sourceMaps));
   return spread(times);
 };
 
-const measureBundle = async (dir: string, key: string, file: string, exportName: string, spawns: number): Promise<BundleMeasure> => {
+const measureBundle = async (dir: string, key: string, file: string, exportName: string, env: Record<string, string>, spawns: number): Promise<BundleMeasure> => {
   const code = readFileSync(file);
   let mapBytes = 0;
   try {
@@ -1119,8 +1195,8 @@ const measureBundle = async (dir: string, key: string, file: string, exportName:
     bytes: code.length,
     gzipBytes: gzipSync(code, { level: 9 }).length,
     mapBytes,
-    initMs: await probe(dir, file, exportName, spawns, false),
-    initWithSourceMapsMs: await probe(dir, file, exportName, spawns, true),
+    initMs: await probe(dir, file, exportName, env, spawns, false),
+    initWithSourceMapsMs: await probe(dir, file, exportName, env, spawns, true),
   };
 };
 
@@ -1129,7 +1205,8 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
   const esbuild = await import('esbuild');
   const { parse } = await import('yaml');
   const { serverlessFunctions } = await import('../localcloud/handlers');
-  const config = (parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as { custom: { esbuild: EsbuildConfig } }).custom.esbuild;
+  const serverless = parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as ServerlessEnvConfig & { custom: { esbuild: EsbuildConfig } };
+  const config = serverless.custom.esbuild;
   const extension = config.outputFileExtension ?? '.js';
   const common = {
     bundle: config.bundle ?? true,
@@ -1145,7 +1222,10 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
     loader: config.loader ?? {},
     logLevel: 'silent' as const,
   };
+  // Every function serverless.yml deploys, each probed with the environment the stack gives it.
   const functions = Object.values(serverlessFunctions());
+  const environments = Object.fromEntries(functions.map((fn) => [fn.key, functionEnvironment(serverless, fn.key)]));
+  const allEnvironments = Object.assign({}, ...Object.values(environments)) as Record<string, string>;
   writeFileSync(join(dir, 'init-probe.mjs'), INIT_PROBE);
 
   progress(`bundles: building ${functions.length} functions (minify: ${String(config.minify)}) and one unminified bundle of all`);
@@ -1163,11 +1243,11 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
   const split: BundleMeasure[] = [];
   for (const fn of functions) {
     progress(`bundles: ${fn.key}: ${spawns} cold imports (+1 warm-up) without and with --enable-source-maps`);
-    split.push(await measureBundle(dir, fn.key, join(dir, 'split', `${fn.module}${extension}`), fn.exportName, spawns));
+    split.push(await measureBundle(dir, fn.key, join(dir, 'split', `${fn.module}${extension}`), fn.exportName, environments[fn.key]!, spawns));
   }
   progress('bundles: the unsplit bundles');
-  const unsplit = await measureBundle(dir, `all ${functions.length} handlers, unminified`, join(dir, 'unsplit', `all-handlers${extension}`), functions[0]!.key, spawns);
-  const unsplitMinified = await measureBundle(dir, `all ${functions.length} handlers, minified`, join(dir, 'unsplit-minified', `all-handlers${extension}`), functions[0]!.key, spawns);
+  const unsplit = await measureBundle(dir, `all ${functions.length} handlers, unminified`, join(dir, 'unsplit', `all-handlers${extension}`), functions[0]!.key, allEnvironments, spawns);
+  const unsplitMinified = await measureBundle(dir, `all ${functions.length} handlers, minified`, join(dir, 'unsplit-minified', `all-handlers${extension}`), functions[0]!.key, allEnvironments, spawns);
   return { spawns, split, unsplit, unsplitMinified };
 };
 
