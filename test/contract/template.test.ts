@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cfnLintCommand } from '../../scripts/ensure-deps.mjs';
 import { ROOT, loadAslFiles, placeholdersIn } from './support';
 
 const TEMPLATE = join(ROOT, '.serverless', 'cloudformation-template-update-stack.json');
@@ -253,10 +254,10 @@ describe('the packaged template: the LMS webhook', () => {
 describe('cfn-lint', () => {
   it('finds no error in the template', () => {
     // Act
-    const result = spawnSync('cfn-lint', [TEMPLATE], { encoding: 'utf8' });
+    const result = spawnSync(cfnLintCommand(), [TEMPLATE], { encoding: 'utf8' });
     // Assess
     if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-      throw new Error('cfn-lint is not on PATH: install it with `pip install cfn-lint`, then run the tests again.');
+      throw new Error('cfn-lint is not on PATH nor in .venv-tools/: `npm test` installs it there (scripts/ensure-deps.mjs), or `pip install cfn-lint`.');
     }
     // Exit status bits: 1 fatal, 2 error, 4 warning, 8 informational.
     expect(result.status, `cfn-lint:\n${result.stdout}${result.stderr}`).not.toBeNull();
