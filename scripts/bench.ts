@@ -38,6 +38,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { LocalCloud } from '../localcloud/index';
+import { deployedFunctionEnvironment, type ServerlessYml } from '../localcloud/serverless-config';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -1079,67 +1080,13 @@ const LAMBDA_ENV = {
 const BENCH_STAGE = 'bench';
 const BENCH_ACCOUNT = '123456789012';
 
-/** The parts of serverless.yml that a function's environment is made of. */
-export interface ServerlessEnvConfig {
-  service: string;
-  provider?: { region?: string; environment?: Record<string, unknown> };
-  custom?: Record<string, unknown>;
-  functions: Record<string, { environment?: Record<string, unknown> }>;
-  resources?: { Resources?: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
-}
-
-const unquote = (text: string) => text.trim().replace(/^(['"])(.*)\1$/, '$2');
-
-/** Resolves osls variables (`${sls:stage}`, `${self:custom.x}`, `${param:x, 'default'}`, ...) the way `osls package --stage <stage>` would. */
-export const resolveServerlessVariables = (text: string, config: ServerlessEnvConfig, stage: string): string => {
-  const one = (expression: string): string => {
-    const comma = expression.indexOf(',');
-    const source = (comma < 0 ? expression : expression.slice(0, comma)).trim();
-    const fallback = comma < 0 ? undefined : unquote(expression.slice(comma + 1));
-    if (source === 'sls:stage' || source === 'opt:stage') return stage;
-    if (source === 'self:service') return config.service;
-    if (source.startsWith('self:')) {
-      let value: unknown = config;
-      for (const part of source.slice('self:'.length).split('.')) value = (value as Record<string, unknown> | undefined)?.[part];
-      if (typeof value === 'string' || typeof value === 'number') return String(value);
-    }
-    // ${opt:region, 'ap-northeast-2'}, ${param:lmsServerTtlHours, '168'}: the default, as a deploy without the option or param.
-    if (fallback !== undefined) return fallback;
-    throw new Error(`serverless.yml: cannot resolve \${${expression}} (no default)`);
-  };
-  let resolved = text;
-  for (let pass = 0; pass < 10 && resolved.includes('${'); pass++) {
-    resolved = resolved.replace(/\$\{([^{}]+)\}/g, (_, expression: string) => one(expression));
-  }
-  return resolved;
-};
-
 /**
- * One function's environment as Lambda gets it from the deployed stack: the provider's environment, then
- * the function's, with variables resolved for `stage` and each `Ref` replaced by what CloudFormation
- * returns for it (a state machine's ARN; for other resources a generated physical id). NODE_OPTIONS is
- * left out: the bench measures with and without --enable-source-maps itself.
+ * One function's environment as the deployed stack gives it (localcloud/serverless-config.ts), for the
+ * bench's stage. NODE_OPTIONS is left out: the bench measures with and without --enable-source-maps.
  */
-export const functionEnvironment = (config: ServerlessEnvConfig, key: string, stage = BENCH_STAGE): Record<string, string> => {
-  const fn = config.functions[key];
-  if (fn === undefined) throw new Error(`serverless.yml has no function ${key}`);
-  const region = resolveServerlessVariables(config.provider?.region ?? 'ap-northeast-2', config, stage);
-  const resolve = (name: string, value: unknown): string => {
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return resolveServerlessVariables(String(value), config, stage);
-    const ref = (value as { Ref?: unknown } | null)?.Ref;
-    if (typeof ref === 'string') {
-      const resource = config.resources?.Resources?.[ref];
-      if (resource === undefined) throw new Error(`serverless.yml: ${key}'s ${name} refers to ${ref}, which is no resource`);
-      if (resource.Type === 'AWS::StepFunctions::StateMachine') {
-        const machineName = resolveServerlessVariables(String(resource.Properties?.StateMachineName ?? `${ref}-${stage}`), config, stage);
-        return `arn:aws:states:${region}:${BENCH_ACCOUNT}:stateMachine:${machineName}`;
-      }
-      return `${config.service}-${stage}-${ref}-BENCH0123456`;
-    }
-    throw new Error(`serverless.yml: ${key}'s ${name} is ${JSON.stringify(value)}; the bench resolves strings and Ref only`);
-  };
-  const raw = { ...config.provider?.environment, ...fn.environment };
-  return Object.fromEntries(Object.entries(raw).filter(([name]) => name !== 'NODE_OPTIONS').map(([name, value]) => [name, resolve(name, value)]));
+export const functionEnvironment = (config: ServerlessYml, key: string, stage = BENCH_STAGE): Record<string, string> => {
+  const { NODE_OPTIONS: _, ...env } = deployedFunctionEnvironment(config, key, { stage, region: LAMBDA_ENV.AWS_REGION, accountId: BENCH_ACCOUNT });
+  return env;
 };
 
 /** From a child's stderr, the line that says why it failed (`ConfigurationError: X environment variable is not set`), not a minified source line. */
@@ -1205,7 +1152,7 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
   const esbuild = await import('esbuild');
   const { parse } = await import('yaml');
   const { serverlessFunctions } = await import('../localcloud/handlers');
-  const serverless = parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as ServerlessEnvConfig & { custom: { esbuild: EsbuildConfig } };
+  const serverless = parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as ServerlessYml & { custom: { esbuild: EsbuildConfig } };
   const config = serverless.custom.esbuild;
   const extension = config.outputFileExtension ?? '.js';
   const common = {

@@ -3,11 +3,11 @@
  * module is loaded afresh with exactly what Lambda would give it (the runtime's own variables plus the
  * provider's and the function's `environment`, resolved as a deploy of the stage would). A handler that
  * reads a variable at cold start that its serverless.yml entry forgets fails here, not on its first
- * invocation on AWS. (The bench's bundle probe uses the same environment: scripts/bench.ts.)
+ * invocation on AWS. (localcloud/serverless-config.ts; the bench's bundle probe uses the same environment.)
  */
 import { pathToFileURL } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { functionEnvironment, type ServerlessEnvConfig } from '../../scripts/bench';
+import { deployedFunctionEnvironment, readServerlessYml } from '../../localcloud/serverless-config';
 import { handlerSource, loadServerless, ROOT } from './support';
 
 /** What the Lambda runtime itself sets (credentials as dummies: nothing is called at import). */
@@ -20,7 +20,9 @@ const LAMBDA_RUNTIME_ENV = {
   LOG_LEVEL: 'ERROR',
 };
 
-const config = loadServerless() as unknown as ServerlessEnvConfig & ReturnType<typeof loadServerless>;
+const config = loadServerless();
+const yml = readServerlessYml();
+const environmentOf = (key: string) => deployedFunctionEnvironment(yml, key, { stage: 'contract', region: 'ap-northeast-2', accountId: '123456789012' });
 const saved = { ...process.env };
 
 /** Replaces process.env wholesale, so nothing from the test runner's environment helps a handler load. */
@@ -37,7 +39,7 @@ describe('each function loads with the environment serverless.yml gives it', () 
   it.each(Object.keys(config.functions))('%s', async (key) => {
     // Prepare
     const { file, exportName } = handlerSource(config.functions[key]!.handler);
-    useOnly({ ...LAMBDA_RUNTIME_ENV, ...functionEnvironment(config, key, 'contract') });
+    useOnly({ ...LAMBDA_RUNTIME_ENV, ...environmentOf(key) });
     vi.resetModules();
     // Act
     const module = (await import(pathToFileURL(`${ROOT}/${file}`).href)) as Record<string, unknown>;
@@ -47,7 +49,7 @@ describe('each function loads with the environment serverless.yml gives it', () 
 
   it('fails a handler whose serverless.yml entry forgets a variable it reads at cold start', async () => {
     // Prepare
-    const env = functionEnvironment(config, 'lmsWebhook', 'contract');
+    const env = environmentOf('lmsWebhook');
     delete env.COURSE_TEARDOWN_STATE_MACHINE_ARN;
     useOnly({ ...LAMBDA_RUNTIME_ENV, ...env });
     vi.resetModules();

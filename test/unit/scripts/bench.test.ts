@@ -10,10 +10,9 @@ import {
   median,
   orchestrationBounds,
   parseArgs,
-  resolveServerlessVariables,
   retryDelays,
-  type ServerlessEnvConfig,
 } from '../../../scripts/bench';
+import { resolveServerlessVariables, type ServerlessYml } from '../../../localcloud/serverless-config';
 
 const provisionAsl = (): AslDefinition =>
   JSON.parse(readFileSync(join(import.meta.dirname, '../../../statemachine/provision.asl.json'), 'utf8')) as AslDefinition;
@@ -181,7 +180,7 @@ describe('scripts/bench helpers', () => {
 });
 
 /** A serverless.yml in miniature: a provider variable, a custom name built from others, a param with a default, a Ref. */
-const miniServerless = (): ServerlessEnvConfig => ({
+const miniServerless = (): ServerlessYml => ({
   service: 'hello-fleet',
   provider: { region: "${opt:region, 'ap-northeast-2'}", environment: { STAGE: '${sls:stage}', NODE_OPTIONS: '--enable-source-maps' } },
   custom: { machineName: '${self:service}-${sls:stage}-provision' },
@@ -212,7 +211,7 @@ describe('scripts/bench functionEnvironment', () => {
     expect(env).toEqual({
       STAGE: 'bench',
       STATE_MACHINE_ARN: 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-provision',
-      PROFILE: expect.stringMatching(/^hello-fleet-bench-InstanceProfile-/),
+      PROFILE: expect.stringMatching(/^hello-fleet-bench-InstanceProfile-[0-9A-F]{12}$/),
       TTL_HOURS: '168',
       CONCURRENCY: '8',
     });
@@ -233,13 +232,13 @@ describe('scripts/bench functionEnvironment', () => {
     config.functions.plain = { environment: { X: { Ref: 'Missing' } } };
     expect(() => functionEnvironment(config, 'plain')).toThrow("plain's X refers to Missing, which is no resource");
     config.functions.plain = { environment: { X: { 'Fn::GetAtt': ['InstanceProfile', 'Arn'] } } };
-    expect(() => functionEnvironment(config, 'plain')).toThrow('resolves strings and Ref only');
+    expect(() => functionEnvironment(config, 'plain')).toThrow('only strings and Ref are resolved here');
     expect(() => functionEnvironment(config, 'nope')).toThrow('no function nope');
   });
 
   it("gives every function of serverless.yml the state machine ARNs and settings it reads at cold start (lmsWebhook's course teardown too)", () => {
     // Prepare
-    const config = parse(readFileSync(join(import.meta.dirname, '../../../serverless.yml'), 'utf8'), { logLevel: 'silent' }) as ServerlessEnvConfig;
+    const config = parse(readFileSync(join(import.meta.dirname, '../../../serverless.yml'), 'utf8'), { logLevel: 'silent' }) as ServerlessYml;
     // Act
     const environments = Object.keys(config.functions).map((key) => [key, functionEnvironment(config, key)] as const);
     // Assess
