@@ -56,6 +56,14 @@ export const SYSTEM_REQUIREMENTS = [
     pip: ['cfn-lint'],
   },
   {
+    name: 'awscli',
+    why: 'test/localcloud/stepfunctions-machines.test.ts drives the local cloud with the real AWS CLI',
+    for: ['test'],
+    required: true,
+    check: { command: 'aws' },
+    apt: ['awscli'],
+  },
+  {
     name: 'shellcheck',
     why: 'lints the install scripts (that test is skipped without it)',
     for: ['test'],

@@ -51,7 +51,7 @@ describe('scripts/ensure-deps planSystemDeps', () => {
     // Assess
     expect(plan.install).toBe(false);
     expect(plan.commands).toEqual([
-      'sudo apt-get update && sudo apt-get install -y python3-venv chromium shellcheck',
+      'sudo apt-get update && sudo apt-get install -y python3-venv chromium awscli shellcheck',
       'python3 -m venv .venv-tools && .venv-tools/bin/pip install cfn-lint',
     ]);
   });
@@ -75,17 +75,17 @@ describe('scripts/ensure-deps ensureSystemDeps', () => {
     // Assess
     expect(fresh.calls).toEqual([
       'apt-get update -qq',
-      'apt-get install -y -qq python3-venv chromium shellcheck',
+      'apt-get install -y -qq python3-venv chromium awscli shellcheck',
       'python3 -m venv .venv-tools',
       '.venv-tools/bin/python -m pip install --quiet cfn-lint',
     ]);
     expect([...fresh.have].sort()).toEqual([...ALL].sort());
-    expect(log.join('\n')).toContain('installing python3-venv, chromium, shellcheck (apt-get)');
+    expect(log.join('\n')).toContain('installing python3-venv, chromium, awscli, shellcheck (apt-get)');
   });
 
   it('fails before the suite for a user without root, naming what is missing, why, and the exact command', () => {
     // Prepare
-    const laptop = machine(['python3-venv', 'cfn-lint', 'shellcheck']);
+    const laptop = machine(['python3-venv', 'cfn-lint', 'awscli', 'shellcheck']);
     // Act
     const act = () => ensureSystemDeps({ profile: 'test', has: laptop.has, run: laptop.run, isRoot: false, hasApt: true, noInstall: false, log: () => undefined });
     // Assess
@@ -97,7 +97,7 @@ describe('scripts/ensure-deps ensureSystemDeps', () => {
 
   it('only warns about shellcheck, whose test is skipped without it', () => {
     // Prepare
-    const laptop = machine(['python3-venv', 'cfn-lint', 'chromium']);
+    const laptop = machine(['python3-venv', 'cfn-lint', 'awscli', 'chromium']);
     const log: string[] = [];
     // Act
     const plan = ensureSystemDeps({ profile: 'test', has: laptop.has, run: laptop.run, isRoot: false, hasApt: true, noInstall: false, log: (line) => log.push(line) });
