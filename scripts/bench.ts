@@ -1089,6 +1089,16 @@ export const functionEnvironment = (config: ServerlessYml, key: string, stage = 
   return env;
 };
 
+/**
+ * What the bundle part measures: every function serverless.yml deploys (a new one is measured without
+ * touching the bench), each with the environment the stack gives it.
+ */
+export const bundleTargets = <F extends { key: string; module: string; exportName: string }>(serverless: ServerlessYml, functions: F[]) => {
+  const unmeasured = Object.keys(serverless.functions).filter((key) => !functions.some((fn) => fn.key === key));
+  if (unmeasured.length > 0) throw new Error(`bundles: no handler for ${unmeasured.join(', ')}`);
+  return functions.map((fn) => ({ ...fn, env: functionEnvironment(serverless, fn.key) }));
+};
+
 /** From a child's stderr, the line that says why it failed (`ConfigurationError: X environment variable is not set`), not a minified source line. */
 export const childFailure = (stderr: string): string => {
   const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line !== '' && line.length <= 400 && !line.startsWith('at '));
@@ -1169,10 +1179,8 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
     loader: config.loader ?? {},
     logLevel: 'silent' as const,
   };
-  // Every function serverless.yml deploys, each probed with the environment the stack gives it.
-  const functions = Object.values(serverlessFunctions());
-  const environments = Object.fromEntries(functions.map((fn) => [fn.key, functionEnvironment(serverless, fn.key)]));
-  const allEnvironments = Object.assign({}, ...Object.values(environments)) as Record<string, string>;
+  const functions = bundleTargets(serverless, Object.values(serverlessFunctions()));
+  const allEnvironments = Object.assign({}, ...functions.map((fn) => fn.env)) as Record<string, string>;
   writeFileSync(join(dir, 'init-probe.mjs'), INIT_PROBE);
 
   progress(`bundles: building ${functions.length} functions (minify: ${String(config.minify)}) and one unminified bundle of all`);
@@ -1190,7 +1198,7 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
   const split: BundleMeasure[] = [];
   for (const fn of functions) {
     progress(`bundles: ${fn.key}: ${spawns} cold imports (+1 warm-up) without and with --enable-source-maps`);
-    split.push(await measureBundle(dir, fn.key, join(dir, 'split', `${fn.module}${extension}`), fn.exportName, environments[fn.key]!, spawns));
+    split.push(await measureBundle(dir, fn.key, join(dir, 'split', `${fn.module}${extension}`), fn.exportName, fn.env, spawns));
   }
   progress('bundles: the unsplit bundles');
   const unsplit = await measureBundle(dir, `all ${functions.length} handlers, unminified`, join(dir, 'unsplit', `all-handlers${extension}`), functions[0]!.key, allEnvironments, spawns);

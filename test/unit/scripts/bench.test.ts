@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import {
   type AslDefinition,
+  bundleTargets,
   childFailure,
   defaultTimeScale,
   functionEnvironment,
@@ -12,7 +13,8 @@ import {
   parseArgs,
   retryDelays,
 } from '../../../scripts/bench';
-import { resolveServerlessVariables, type ServerlessYml } from '../../../localcloud/serverless-config';
+import { serverlessFunctions } from '../../../localcloud/handlers';
+import { readServerlessYml, resolveServerlessVariables, type ServerlessYml } from '../../../localcloud/serverless-config';
 
 const provisionAsl = (): AslDefinition =>
   JSON.parse(readFileSync(join(import.meta.dirname, '../../../statemachine/provision.asl.json'), 'utf8')) as AslDefinition;
@@ -250,6 +252,29 @@ describe('scripts/bench functionEnvironment', () => {
     const lms = Object.fromEntries(environments).lmsWebhook!;
     expect(lms.COURSE_TEARDOWN_STATE_MACHINE_ARN).toBe('arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-course-teardown');
     expect(lms.LMS_SERVER_TTL_HOURS).toBe('168');
+  });
+});
+
+describe('scripts/bench bundleTargets', () => {
+  it("measures every function of serverless.yml, each from a handler file that exists, with the stack's environment", () => {
+    // Prepare
+    const serverless = readServerlessYml();
+    // Act
+    const targets = bundleTargets(serverless, Object.values(serverlessFunctions()));
+    // Assess
+    expect(targets.map((t) => t.key)).toEqual(Object.keys(serverless.functions));
+    for (const target of targets) {
+      expect(existsSync(join(import.meta.dirname, '../../..', `${target.module}.ts`)), target.module).toBe(true);
+      expect(target.env.STAGE).toBe('bench');
+    }
+  });
+
+  it('refuses to leave a function of serverless.yml unmeasured', () => {
+    // Prepare
+    const serverless = readServerlessYml();
+    const functions = Object.values(serverlessFunctions()).filter((fn) => fn.key !== 'lmsWebhook');
+    // Assess
+    expect(() => bundleTargets(serverless, functions)).toThrow('bundles: no handler for lmsWebhook');
   });
 });
 
