@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 
 /**
  * Idle keep-alive connections on the local cloud's HTTP servers (the local API, the gateway, the control
- * server): never closed under a client that is about to reuse one.
+ * server, the internet proxy): never closed under a client that is about to reuse one.
  *
  * Why: Node's default server closes an idle connection 5 s (+1 s) after its last response and tells the
  * client so (`Keep-Alive: timeout=5`); fetch (undici) stops reusing it 2 s before that, Node's Agent
