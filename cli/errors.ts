@@ -1,4 +1,4 @@
-/** Exit codes that scripts can rely on (README "The CLI", and `hello-fleet --help`). */
+/** Exit codes that scripts can rely on (docs/cli.md "Exit codes", and `hello-fleet --help`). */
 export const EXIT = {
   /** The command did what it was asked: the server is READY, TERMINATED, listed, ... */
   ok: 0,
@@ -27,11 +27,30 @@ Exit codes:
 
 /** An error the CLI reports in one sentence (with what to do next) and exits with. */
 export class CliError extends Error {
-  override readonly name = 'CliError';
+  override readonly name: string = 'CliError';
   constructor(
     message: string,
     readonly exitCode: ExitCode,
+    /** The request field the API named in a 400, when it named one. */
+    readonly field?: string,
   ) {
     super(message);
+  }
+}
+
+/**
+ * The API turned a request away for its limits and it is worth asking again later: 429 from the usage
+ * plan (`rate`: Too Many Requests; `quota`: Limit Exceeded) or 503 (`unavailable`). Exit code 4 when a
+ * command gives up; a follow never does (cli/follow.ts).
+ */
+export class ThrottledError extends CliError {
+  override readonly name = 'ThrottledError';
+  constructor(
+    message: string,
+    readonly reason: 'rate' | 'quota' | 'unavailable',
+    /** What Retry-After said, when the API sent one (API Gateway's own 429s carry none). */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message, EXIT.unreachable);
   }
 }

@@ -6,8 +6,9 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ExecutionView } from '../shared/execution-view';
 import { INSTANCE_TYPES, KEY_TYPES, LIMITS, UBUNTU_VERSIONS } from '../shared/validation';
 import { HelloFleetApi, type Json, type ServerRequestBody, type ServerStatusBody } from './api';
+import { type Backoff, DEFAULT_BACKOFF, type Sleep } from './backoff';
 import { CliError, EXIT, EXIT_CODES_HELP, type ExitCode } from './errors';
-import { follow } from './follow';
+import { follow, type Pacing, waitOutLimits } from './follow';
 import { loadMachine, machineNames } from './graph/index';
 import { renderMermaid } from './graph/mermaid';
 import { renderSvg } from './graph/svg';
@@ -31,8 +32,13 @@ export interface CliIo {
   /** Aborted on Ctrl-C. */
   interrupt: AbortSignal;
   targetDeps?: TargetDeps;
-  /** Poll interval while following (ms). */
+  /** The shortest poll interval while following (ms); polls back off to 15 times it while nothing changes. */
   pollMs?: number;
+  /** Pacing within the API's limits (cli/backoff.ts); pollMs, when given, sets the poll part. */
+  backoff?: Partial<Backoff>;
+  /** Every wait goes through it (tests record the waits instead of waiting). */
+  sleep?: Sleep;
+  random?: () => number;
 }
 
 interface GlobalOptions extends TargetOptions {
@@ -94,22 +100,22 @@ export const buildProgram = (io: CliIo, setExit: (code: ExitCode) => void): Comm
     .option('--plain', 'plain lines, one per event (the default when stdout is not a terminal)')
     .addHelpText('after', `${EXIT_CODES_HELP}\n`);
 
+  const backoff: Backoff = {
+    ...DEFAULT_BACKOFF,
+    ...(io.pollMs !== undefined && { pollMinMs: io.pollMs, pollMaxMs: io.pollMs * 15 }),
+    ...io.backoff,
+  };
+  const pacing = { backoff, ...(io.sleep && { sleep: io.sleep }), ...(io.random && { random: io.random }) };
+
   const context = async (command: Command) => {
     const options = command.optsWithGlobals<GlobalOptions>();
     const mode: OutputMode = options.json ? 'json' : options.plain || !isTerminal(io.stdout) ? 'plain' : 'tty';
     const target = await resolveTarget(options, io.targetDeps ?? defaultTargetDeps(io.env));
-    return { target, api: new HelloFleetApi(target), renderer: rendererFor(mode, io.stdout), options };
+    const api = new HelloFleetApi(target, fetch, { ...pacing, signal: io.interrupt });
+    return { target, api, renderer: rendererFor(mode, io.stdout), options };
   };
 
-  const followUntil = async (
-    api: HelloFleetApi,
-    renderer: Renderer,
-    serverId: string,
-    done: (view: ExecutionView) => boolean,
-    what: string,
-  ): Promise<ExecutionView | undefined> => {
-    const outcome = await follow({ api, serverId, renderer, done, signal: io.interrupt, ...(io.pollMs !== undefined && { intervalMs: io.pollMs }) });
-    if (!outcome.interrupted) return outcome.view;
+  const interrupted = (renderer: Renderer, serverId: string, what: string) => {
     renderer.notice({
       type: 'interrupted',
       serverId,
@@ -117,7 +123,24 @@ export const buildProgram = (io: CliIo, setExit: (code: ExitCode) => void): Comm
       message: `Stopped following; the ${what} goes on. Resume with: hello-fleet status ${serverId}`,
     });
     setExit(EXIT.interrupted);
-    return undefined;
+  };
+
+  /**
+   * Follows the server until `done`, then reads its status: both wait out the API's limits, so a
+   * follow ends only when the workflow does, or on Ctrl-C (undefined, exit 130).
+   */
+  const followUntil = async (
+    api: HelloFleetApi,
+    renderer: Renderer,
+    serverId: string,
+    done: (view: ExecutionView) => boolean,
+    what: string,
+  ): Promise<ServerStatusBody | undefined> => {
+    const following: Pacing = { renderer, serverId, signal: io.interrupt, ...pacing };
+    const outcome = await follow({ api, done, ...following });
+    const server = outcome.interrupted ? undefined : await waitOutLimits(() => api.getServer(serverId), following);
+    if (server === undefined) interrupted(renderer, serverId, what);
+    return server;
   };
 
   const helped = (command: Command) => command.addHelpText('after', EXIT_CODES_HELP);
@@ -159,9 +182,8 @@ export const buildProgram = (io: CliIo, setExit: (code: ExitCode) => void): Comm
       renderer.result({ serverId, status: created.status }, [`Follow it with: hello-fleet status ${serverId}`]);
       return;
     }
-    const view = await followUntil(api, renderer, serverId, (v) => v.machine === 'teardown' || TERMINAL_PROVISION.has(v.status), 'provisioning');
-    if (view === undefined) return;
-    const server = await api.getServer(serverId);
+    const server = await followUntil(api, renderer, serverId, (v) => v.machine === 'teardown' || TERMINAL_PROVISION.has(v.status), 'provisioning');
+    if (server === undefined) return;
     renderer.result(server, statusLines(server));
     if (server.status !== 'READY') setExit(EXIT.failed);
   });
@@ -215,9 +237,8 @@ export const buildProgram = (io: CliIo, setExit: (code: ExitCode) => void): Comm
       renderer.result({ serverId, status: deleted.status }, [`Follow it with: hello-fleet status ${serverId}`]);
       return;
     }
-    const view = await followUntil(api, renderer, serverId, (v) => v.machine === 'teardown' && TERMINAL_TEARDOWN.has(v.status), 'teardown');
-    if (view === undefined) return;
-    const server = await api.getServer(serverId);
+    const server = await followUntil(api, renderer, serverId, (v) => v.machine === 'teardown' && TERMINAL_TEARDOWN.has(v.status), 'teardown');
+    if (server === undefined) return;
     renderer.result(server, statusLines(server));
     if (server.status !== 'TERMINATED') setExit(EXIT.failed);
   });

@@ -7,6 +7,10 @@
  *   at the root as well.
  * - `private: true`: header `x-api-key` must equal the API key, else 403 `{"message":"Forbidden"}` as
  *   API Gateway answers, and the handler never runs.
+ * - `usagePlan` (localcloud/usage-plan.ts; startLocalCloud passes serverless.yml's): each private request
+ *   is counted against the key's token bucket and quota first; refused, it is API Gateway's 429
+ *   `{"message":"Too Many Requests"}` or `{"message":"Limit Exceeded"}` (no Retry-After), and the
+ *   handler never runs. Without one, nothing is throttled.
  * - No route for the path: 404 `{"message":"No route for <METHOD> <path>"}` (API Gateway says 403
  *   "Missing Authentication Token", which misleads); a known path with another method: 405 with Allow.
  * - The handler's answer is written as is (statusCode, headers, multiValueHeaders, body, base64);
@@ -19,7 +23,8 @@
  * - The event: what API Gateway's REST API gives a Lambda proxy integration, with X-Forwarded-Proto
  *   `http` (this server speaks plain HTTP; API Gateway says `https`), X-Forwarded-Port and -For.
  *
- * Not emulated: usage-plan throttling and quota, CORS, request validators, authorizers, binary media types.
+ * Not emulated: stage and method throttling, account-level throttling, CORS, request validators,
+ * authorizers, binary media types.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -27,6 +32,7 @@ import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { lambdaContext, loadHandler, type ServerlessFunction, serverlessFunctions } from './handlers';
 import { keepIdleConnectionsSafely } from './keep-alive';
+import type { UsagePlanLimiter } from './usage-plan';
 
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -51,11 +57,22 @@ export interface LocalApiOptions {
   loadHandler?: (fn: ServerlessFunction) => Promise<Handler>;
   /** Default INTEGRATION_TIMEOUT_MS. */
   integrationTimeoutMs?: number;
+  /** Enforced on private routes, per API key; none: no throttling, no quota. */
+  usagePlan?: UsagePlanLimiter;
+}
+
+/** What one route was asked: answered (by its handler, or a 502), refused by the usage plan. */
+export interface RouteStats {
+  answered: number;
+  throttled: number;
+  quotaExceeded: number;
 }
 
 export interface LocalApi {
   /** `http://127.0.0.1:<port>/<stage>`: append `/servers`. */
   url: string;
+  /** Requests per route (`GET /servers/{serverId}/execution`) since the start. */
+  stats(): Record<string, RouteStats>;
   close(): Promise<void>;
 }
 
@@ -142,6 +159,10 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
   const routes: Route[] = [];
   const load = options.loadHandler ?? loadHandler;
   const integrationTimeoutMs = options.integrationTimeoutMs ?? INTEGRATION_TIMEOUT_MS;
+  const stats: Record<string, RouteStats> = {};
+  const count = (route: Route, outcome: keyof RouteStats) => {
+    (stats[`${route.method} ${route.resource}`] ??= { answered: 0, throttled: 0, quotaExceeded: 0 })[outcome] += 1;
+  };
   // Imported now, so a missing environment variable fails the start (the cold start), not the first request.
   for (const fn of options.functions ?? Object.values(serverlessFunctions())) {
     for (const http of fn.http) {
@@ -201,6 +222,12 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
     if (route.private && headerValue(headers, 'x-api-key') !== options.apiKey) {
       return send(res, 403, { message: 'Forbidden' }, { 'x-amzn-errortype': 'ForbiddenException' });
     }
+    const refusal = route.private ? options.usagePlan?.admit(options.apiKey) : undefined;
+    if (refusal !== undefined) {
+      count(route, refusal.reason === 'quota' ? 'quotaExceeded' : 'throttled');
+      return send(res, refusal.status, refusal.body, { ...refusal.headers, 'x-amzn-requestid': randomUUID() });
+    }
+    count(route, 'answered');
     const body = await readBody(req);
     if (body === undefined) return send(res, 413, { message: 'Request Too Long' });
 
@@ -295,6 +322,7 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/${stage}`,
+    stats: () => structuredClone(stats),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -24,6 +24,7 @@ import { startMoto, type Moto } from './moto';
 import { ensurePythonEnv } from './python';
 import { deployedStateMachines } from './serverless-config';
 import { LocalStepFunctions, timeScaleFromEnv } from './stepfunctions';
+import { type UsagePlan, UsagePlanLimiter, type UsagePlanOverrides, usagePlanFromServerless, withOverrides } from './usage-plan';
 
 export const LOCAL_STAGE = 'local';
 export const LOCAL_REGION = 'ap-northeast-2';
@@ -46,6 +47,13 @@ export interface LocalCloudOptions {
   lmsWebhookSecret?: string;
   /** Progress lines while starting (venv, moto). */
   log?: (line: string) => void;
+  /** serverless.yml's stage parameters, as `osls --param name=value` gives them (`apiQuotaPerDay`). */
+  params?: Record<string, string>;
+  /**
+   * The local API Gateway's usage plan: serverless.yml's (default), changed by these overrides, or
+   * `false` for none. `quotaPeriodMs` is local only (API Gateway's periods are DAY, WEEK, MONTH).
+   */
+  usagePlan?: UsagePlanOverrides | false;
 }
 
 export interface LocalCloud {
@@ -53,6 +61,10 @@ export interface LocalCloud {
   apiKey: string;
   /** The LMS webhook's shared secret (the SecureString /hello-fleet/local/lms/webhook-secret): sign POST /webhooks/lms with it. */
   lmsWebhookSecret: string;
+  /** The usage plan the local API enforces on apiKey (undefined: none), and what the key has spent. */
+  usagePlan: UsagePlanLimiter | undefined;
+  /** The local API: requests per route (`api.stats()`). */
+  api: LocalApi;
   /** AWS_ENDPOINT_URL for any AWS SDK client or CLI: moto plus the emulated SSM commands and Step Functions. */
   gatewayUrl: string;
   /** An HTTP proxy: `curl -x <it> http://<public-ip>:8000/` reaches an instance the way the internet would. */
@@ -99,6 +111,23 @@ const handlerEnvironment = (urls: { gateway: string; internet: string }, amiId: 
   LOG_LEVEL: process.env.LOG_LEVEL ?? 'WARN',
   LOG_DESTINATION: 'stderr',
 });
+
+/** serverless.yml's usage plan with the options' overrides; undefined when turned off. */
+const localUsagePlan = (options: LocalCloudOptions): UsagePlanLimiter | undefined => {
+  if (options.usagePlan === false) return undefined;
+  const overrides = options.usagePlan ?? {};
+  const plan = withOverrides(usagePlanFromServerless({ stage: LOCAL_STAGE, params: options.params ?? {} }), overrides);
+  return new UsagePlanLimiter(plan, overrides.quotaPeriodMs === undefined ? {} : { quotaPeriodMs: overrides.quotaPeriodMs });
+};
+
+/** `5 requests/s, burst 10, 5000 requests a DAY`. */
+export const describeUsagePlan = (plan: UsagePlan): string =>
+  [
+    plan.throttle && `${plan.throttle.rateLimit} requests/s, burst ${plan.throttle.burstLimit}`,
+    plan.quota && `${plan.quota.limit} requests a ${plan.quota.period}`,
+  ]
+    .filter(Boolean)
+    .join(', ') || 'no limits';
 
 export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<LocalCloud> => {
   const log = options.log ?? (() => undefined);
@@ -163,7 +192,12 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
     stops.push(() => stepFunctions.stop());
 
     const apiKey = options.apiKey ?? `local-${randomBytes(12).toString('hex')}`;
-    const api: LocalApi = await startLocalApi({ apiKey, stage: LOCAL_STAGE });
+    const usagePlan = localUsagePlan(options);
+    if (usagePlan !== undefined) {
+      const period = options.usagePlan && options.usagePlan.quotaPeriodMs !== undefined ? ` (quota period ${options.usagePlan.quotaPeriodMs} ms: local only)` : '';
+      log(`usage plan: ${describeUsagePlan(usagePlan.plan)} per API key${period}`);
+    }
+    const api: LocalApi = await startLocalApi({ apiKey, stage: LOCAL_STAGE, ...(usagePlan && { usagePlan }) });
     stops.push(() => api.close());
     const reap = localReaper({ gatewayUrl: gateway.url, region: LOCAL_REGION });
     const control = await startControlServer({ reap, dashboard: dashboardHandler({ apiUrl: api.url, apiKey }) });
@@ -172,6 +206,8 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
     return {
       apiUrl: api.url,
       apiKey,
+      usagePlan,
+      api,
       lmsWebhookSecret,
       gatewayUrl: gateway.url,
       internetProxyUrl: internet.url,

@@ -7,6 +7,8 @@
  * and writes the same object to `.local-cloud/endpoints.json` (LOCAL_CLOUD_ENDPOINTS overrides the path)
  * while it runs, for `npm run reap` and other tools; a file that a still-running local cloud wrote is
  * left alone (the first one keeps it), and the file is removed at the stop.
+ * `--param <name>=<value>` (repeatable) sets a serverless.yml stage parameter as `osls --param` does: the
+ * local API Gateway enforces the usage plan with it (`--param apiQuotaPerDay=50`; docs/api-limits.md).
  * Progress and diagnostics go to stderr. Stops (instances, uvicorns, moto, temp dir) on SIGINT, SIGTERM,
  * or when stdin closes (the parent went away), then exits 0.
  *
@@ -15,15 +17,21 @@
  */
 import { writeEndpoints } from './endpoints';
 import { startLocalCloud } from './index';
+import { paramsFromArgs } from './usage-plan';
 
-const usage = 'usage: localcloud/main.ts start [--keep-stdin-open]';
+const usage = 'usage: localcloud/main.ts start [--keep-stdin-open] [--param <name>=<value>]...';
 
 const main = async (args: string[]): Promise<void> => {
   if (args[0] !== 'start') {
     process.stderr.write(`${usage}\n`);
     process.exit(2);
   }
-  const cloud = await startLocalCloud({ log: (line) => process.stderr.write(`[localcloud] ${line}\n`) });
+  const params = paramsFromArgs(args.slice(1));
+  if (params === undefined) {
+    process.stderr.write(`${usage}\n--param takes <name>=<value>, as osls's does\n`);
+    process.exit(2);
+  }
+  const cloud = await startLocalCloud({ params, log: (line) => process.stderr.write(`[localcloud] ${line}\n`) });
   let stopping = false;
   let removeEndpoints = () => {};
   const shutdown = async (why: string) => {

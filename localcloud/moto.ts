@@ -18,7 +18,7 @@
  *   security-group-rule); the same rule again → InvalidPermission.Duplicate.
  * - RunInstances keeps TagSpecifications for the instance AND its root volume (gp3, 8 GiB, encrypted,
  *   deleted on termination), IamInstanceProfile by name (→ the profile's ARN), MetadataOptions
- *   (HttpTokens required, hop limit 2), KeyName, SecurityGroupIds. DescribeInstances filters tag:… and
+ *   (HttpTokens required, hop limit 1), KeyName, SecurityGroupIds. DescribeInstances filters tag:… and
  *   instance-state-name; the instance has a PublicIpAddress (made up: never dial it) already in the
  *   RunInstances reply; the ip-address filter finds it.
  * - Every Describe* / Delete* of something already gone answers the code the cleanup expects
@@ -41,10 +41,16 @@
  *   (ami-03cf127a, sometimes used in moto examples, is a Windows image.)
  * - SendCommand validates nothing and reports Success at once (the local instances answer it instead).
  * - First use of a backend after start or reset is slow: EC2 about 1 s, SSM about 2 s over its first two
- *   calls, IAM about 0.5 s (it loads AWS's managed policies, MOTO_IAM_LOAD_MANAGED_POLICIES).
+ *   calls.
+ * - No IAM policy is evaluated: any credentials may make any call (moto's default). What the stack's
+ *   roles allow is proven by test/iam/ against AWS's authorization model instead; the instance role is
+ *   still given the stack's own policy (setup), so it can be inspected here as it is on AWS.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { DescribeImagesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { parse } from 'yaml';
 import type { Interceptor } from './gateway';
 import { freePort } from './ports';
 
@@ -73,7 +79,7 @@ export interface MotoSetup {
   roleName: string;
   instanceProfileName: string;
   instanceProfileArn: string;
-  /** The managed policies attached to the role. */
+  /** The inline policies put on the role: serverless.yml's InstanceRole's, by name. */
   policies: string[];
 }
 
@@ -97,7 +103,31 @@ export interface Moto {
 export const MOTO_ACCOUNT_ID = '123456789012';
 /** Canonical's AWS account: the owner of the Ubuntu AMIs. */
 const CANONICAL = '099720109477';
-const SSM_CORE_POLICY = 'arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore';
+
+interface InlinePolicy {
+  PolicyName: string;
+  PolicyDocument: unknown;
+}
+
+/**
+ * The instance role's policies as serverless.yml gives them to InstanceRole, read from the file itself so
+ * the local instance role can never drift from the deployed one.
+ *
+ * @throws Error when the role attaches managed policies or its policies hold CloudFormation intrinsics or
+ *   Serverless variables, which the local cloud cannot resolve.
+ */
+export const instanceRolePolicies = (): InlinePolicy[] => {
+  const config = parse(readFileSync(join(import.meta.dirname, '..', 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as {
+    resources?: { Resources?: Record<string, { Properties?: { Policies?: InlinePolicy[]; ManagedPolicyArns?: unknown } }> };
+  };
+  const properties = config.resources?.Resources?.InstanceRole?.Properties;
+  if (properties === undefined) throw new Error('serverless.yml has no InstanceRole');
+  if (properties.ManagedPolicyArns !== undefined) throw new Error('serverless.yml InstanceRole attaches managed policies: the local cloud gives it inline ones only');
+  const policies = properties.Policies ?? [];
+  const text = JSON.stringify(policies);
+  if (/\$\{|"Fn::|"Ref"/.test(text)) throw new Error('serverless.yml InstanceRole policies hold variables or intrinsics the local cloud cannot resolve');
+  return policies;
+};
 const TAIL_BYTES = 16_384;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -206,8 +236,6 @@ const spawnMoto = (python: string, port: number, env: Record<string, string>): C
     env: {
       ...process.env,
       PYTHONUNBUFFERED: '1',
-      // So that AmazonSSMManagedInstanceCore exists in moto IAM and can be attached, as the stack does.
-      MOTO_IAM_LOAD_MANAGED_POLICIES: 'true',
       HELLO_FLEET_PARENT_PID: String(process.pid),
       ...env,
     },
@@ -295,7 +323,10 @@ const startOnce = async (options: StartMotoOptions, port: number): Promise<Moto>
       Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
     });
     await iamCall(url, { Action: 'CreateRole', RoleName: roleName, AssumeRolePolicyDocument: assumeRolePolicy });
-    await iamCall(url, { Action: 'AttachRolePolicy', RoleName: roleName, PolicyArn: SSM_CORE_POLICY });
+    const policies = instanceRolePolicies();
+    for (const { PolicyName, PolicyDocument } of policies) {
+      await iamCall(url, { Action: 'PutRolePolicy', RoleName: roleName, PolicyName, PolicyDocument: JSON.stringify(PolicyDocument) });
+    }
     await iamCall(url, { Action: 'CreateInstanceProfile', InstanceProfileName: instanceProfileName });
     // On a profile that has its role already (setup called twice): LimitExceeded, one role per profile.
     await iamCall(url, { Action: 'AddRoleToInstanceProfile', InstanceProfileName: instanceProfileName, RoleName: roleName }, [
@@ -329,7 +360,7 @@ const startOnce = async (options: StartMotoOptions, port: number): Promise<Moto>
         roleName,
         instanceProfileName,
         instanceProfileArn,
-        policies: [SSM_CORE_POLICY],
+        policies: policies.map((policy) => policy.PolicyName),
       };
     } finally {
       ec2.destroy();

@@ -231,6 +231,8 @@ export class LocalStepFunctions {
   private readonly handlers: Record<string, LocalHandler>;
   private readonly timeScale: number;
   private seq = 0;
+  /** History events GetExecutionHistory has answered with, in all (the bench's "events read"). */
+  private eventsServed = 0;
 
   constructor(options: LocalStepFunctionsOptions) {
     this.handlers = options.handlers;
@@ -331,6 +333,11 @@ export class LocalStepFunctions {
     };
   }
 
+  /** How many history events GetExecutionHistory has answered with since the start: what readers read. */
+  historyEventsServed(): number {
+    return this.eventsServed;
+  }
+
   /** Resolves when the execution is closed (any status). */
   async settled(executionArn: string): Promise<ExecutionStatus> {
     const execution = this.executions.get(executionArn);
@@ -422,6 +429,7 @@ export class LocalStepFunctions {
     }
     const page = ordered.slice(start, start + size);
     const next = ordered[start + size];
+    this.eventsServed += page.length;
     const withData = input.includeExecutionData !== false;
     return {
       events: withData ? page : page.map(withoutData),

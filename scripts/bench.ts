@@ -13,6 +13,8 @@
  *      holding all the handlers.
  *   3. From statemachine/provision.asl.json: what the orchestration adds on AWS beyond the instance's own
  *      boot and install time (orchestrationBounds below: pure, unit-tested).
+ *   4. The API requests one `hello-fleet up` spends, before and after the follower's pacing and cursor:
+ *      modelled on AWS and measured on the local cloud (scripts/bench-requests.ts).
  *
  * Each N runs in its own worker process (this script with --worker) holding one local cloud, so peak
  * RSS is per N and Ctrl-C, a crash or a deadline stops everything it started. Loopback only.
@@ -21,7 +23,7 @@
  *   --n 1,20,100          the N values                      --runs 5,3,1   runs per N (one value: all N)
  *   --time-scale 0.1      LOCAL_TIME_SCALE for every N (default: per N, see defaultTimeScale)
  *   --spawns 7            node spawns per bundle (after one discarded warm-up)
- *   --only provision,bundles,asl                             --json <file>  also write the raw results
+ *   --only provision,bundles,asl,requests                    --json <file>  also write the raw results
  *   --only class --roster 300 --throttle 0.2   a whole class (scripts/bench-class.ts); not in the default --only
  *   --run-deadline-minutes <m>   per run (default 2 min + 15 s per server)
  *   --nice-instances      an experiment: the instances' processes (shells, pip, uvicorn) at nice 19, and
@@ -330,7 +332,7 @@ export interface BenchOptions {
   runs: number[];
   timeScale?: number;
   spawns: number;
-  only: Set<'provision' | 'bundles' | 'asl' | 'class'>;
+  only: Set<'provision' | 'bundles' | 'asl' | 'class' | 'requests'>;
   /** --only class: the roster size and the throttled share of EC2/SSM calls. */
   roster: number;
   throttle: number;
@@ -378,8 +380,8 @@ export const parseArgs = (argv: string[]): BenchOptions => {
     throw new Error('--runs: give one value, or one per --n value');
   }
   const runs = sizes.map((n, i) => runsGiven?.[runsGiven.length === 1 ? 0 : i] ?? DEFAULT_RUNS[n] ?? 1);
-  const only = new Set((values.get('--only') ?? 'provision,bundles,asl').split(',')) as BenchOptions['only'];
-  for (const part of only) if (!['provision', 'bundles', 'asl', 'class'].includes(part)) throw new Error(`--only: unknown part ${part}`);
+  const only = new Set((values.get('--only') ?? 'provision,bundles,asl,requests').split(',')) as BenchOptions['only'];
+  for (const part of only) if (!['provision', 'bundles', 'asl', 'class', 'requests'].includes(part)) throw new Error(`--only: unknown part ${part}`);
   const throttle = Number(values.get('--throttle') ?? 0.2);
   if (!(throttle >= 0 && throttle < 1)) throw new Error('--throttle: a share from 0 to below 1');
   const scale = values.get('--time-scale');
@@ -898,7 +900,9 @@ const worker = async (options: BenchOptions): Promise<number> => {
   process.stdin.resume();
 
   const startupStart = performance.now();
-  cloud = await startLocalCloud({ timeScale, log: (line) => progress(`local cloud: ${line}`) });
+  // N POSTs at once and a poll of every server each few hundred ms measure the orchestration, not the
+  // API's usage plan (the `requests` section measures what a user spends against it): no plan here.
+  cloud = await startLocalCloud({ timeScale, usagePlan: false, log: (line) => progress(`local cloud: ${line}`) });
   process.stdout.write(`BENCH_ROOT ${cloud.root}\n`);
   const startupMs = performance.now() - startupStart;
   const sampler = new MemorySampler(() => [...cloud!.instances.processes(), cloud!.moto.pid], cloud.moto.pid, options.niceInstances);
@@ -1384,6 +1388,12 @@ const main = async (argv: string[]): Promise<number> => {
       raw.bundles = bundles;
       out.push('## Bundles', '', bundleTables(bundles), '');
     }
+    if (options.only.has('requests')) {
+      const { requestsTables, runRequestsBench } = await import('./bench-requests');
+      const result = await runRequestsBench({ local: true, onStop: (stop) => stops.push(stop), progress });
+      raw.requests = result;
+      out.push('## API requests one `hello-fleet up` spends', '', requestsTables(result), '');
+    }
     if (options.only.has('class')) {
       const { classTable, runClassBench } = await import('./bench-class');
       const result = await runClassBench({
@@ -1411,7 +1421,9 @@ const main = async (argv: string[]): Promise<number> => {
   process.stdout.write(`${out.join('\n')}\n`);
   const failedRuns = ((raw.provision as SizeResult[] | undefined) ?? []).some((r) => r.aborted !== undefined || r.runs.some((run) => !run.ok));
   const classFailed = (raw.class as { ok?: boolean } | undefined)?.ok === false;
-  return failedRuns || classFailed ? 1 : 0;
+  const local = (raw.requests as { local?: { before: { ok: boolean }; after: { ok: boolean } } } | undefined)?.local;
+  const requestsFailed = local !== undefined && !(local.before.ok && local.after.ok);
+  return failedRuns || classFailed || requestsFailed ? 1 : 0;
 };
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -150,7 +150,7 @@ const main = async (): Promise<number> => {
     print();
     print('Tear it down:');
     print('  here:   the local cloud terminates the instance and stops its uvicorn when the demo exits' + (keep ? ' (Ctrl-C)' : ''));
-    print('  on AWS: see "Removing a server" in README.md');
+    print('  on AWS: see "Removing a server" in docs/lifecycle.md');
     if (keep && ok) {
       print();
       print(`Try it: curl -x ${ready.internetProxyUrl} ${url}`);

@@ -1,6 +1,6 @@
 import type { DescribeExecutionOutput, HistoryEvent } from '@aws-sdk/client-sfn';
-import { mainStepOf, type ServerStatus, serverStatus, teardownStatus } from './server-status';
-import { type StepTiming, stepTimings } from './step-timings';
+import { enterState, mainStepOf, NO_STEP, type ServerStatus, serverStatusAt, type StepTracker, stepOf, teardownStatus } from './server-status';
+import { advanceStepTimings, type StepTiming } from './step-timings';
 
 /**
  * What GET /servers/{serverId}/execution answers: one execution of a server (its teardown when there is
@@ -47,6 +47,11 @@ export interface ExecutionView {
   steps: ExecutionStep[];
   states: Record<string, StateVisit>;
   failure?: ExecutionFailure;
+  /**
+   * Opaque: pass it back as `?cursor=` and the next answer reads only the events newer than this one
+   * (shared/execution-cursor.ts). Absent when the answer could not carry one (a very long failure cause).
+   */
+  cursor?: string;
 }
 
 /** Task failures as AWS writes them (Lambda ARN resources and service integrations). */
@@ -73,24 +78,28 @@ const failureDetails = (event: HistoryEvent): { error?: string; cause?: string }
   return details;
 };
 
-interface Walk {
+/** How far the walk over a history has got: plain data, so a follower can carry it between polls. */
+export interface Walk {
   states: Record<string, StateVisit>;
+  /** States entered and not exited, newest last. */
+  open: string[];
+  /** The failure of an open state's task that no retry has followed yet. */
+  pending: Record<string, { error?: string; cause?: string }>;
   /** The first state whose error was not retried (caught, or fatal), with that error. */
   firstFailure?: { state: string; error?: string; cause?: string };
 }
 
-const walk = (events: readonly HistoryEvent[]): Walk => {
-  const states: Record<string, StateVisit> = {};
-  /** States entered and not exited, newest last. */
-  const open: string[] = [];
-  /** The failure of an open state's task that no retry has followed yet. */
-  const pending = new Map<string, { error?: string; cause?: string }>();
-  let firstFailure: Walk['firstFailure'];
+export const emptyWalk = (): Walk => ({ states: {}, open: [], pending: {} });
+
+/** The walk after `events` (any order), which follow the ones `previous` was made from; `previous` is not changed. */
+export const advanceWalk = (previous: Walk, events: readonly HistoryEvent[]): Walk => {
+  const { states, open, pending } = structuredClone(previous);
+  let firstFailure = previous.firstFailure && { ...previous.firstFailure };
   const settle = (name: string, visit: StateVisit) => {
     states[name] = visit;
-    const failure = pending.get(name);
+    const failure = pending[name];
     if (visit !== 'succeeded' && firstFailure === undefined) firstFailure = { state: name, ...failure };
-    pending.delete(name);
+    delete pending[name];
     const index = open.lastIndexOf(name);
     if (index >= 0) open.splice(index, 1);
   };
@@ -100,24 +109,26 @@ const walk = (events: readonly HistoryEvent[]): Walk => {
       const name = event.stateEnteredEventDetails?.name;
       if (name === undefined) continue;
       // Without a StateExited, a state whose task failed and that the execution left was caught.
-      for (const left of open.filter((state) => pending.has(state))) settle(left, 'caught');
+      for (const left of open.filter((state) => state in pending)) settle(left, 'caught');
       open.push(name);
       states[name] = 'running';
     } else if (type.endsWith('StateExited')) {
       const name = event.stateExitedEventDetails?.name;
-      if (name !== undefined) settle(name, pending.has(name) ? 'caught' : 'succeeded');
+      if (name !== undefined) settle(name, name in pending ? 'caught' : 'succeeded');
     } else if (TASK_FAILURES.has(type)) {
       const name = open.at(-1);
-      if (name !== undefined) pending.set(name, failureDetails(event) ?? {});
+      if (name !== undefined) pending[name] = failureDetails(event) ?? {};
     } else if (TASK_SCHEDULED.has(type)) {
       const name = open.at(-1);
-      if (name !== undefined) pending.delete(name);
+      if (name !== undefined) delete pending[name];
     } else if (EXECUTION_FAILED.has(type)) {
       for (const name of [...open]) settle(name, 'failed');
     }
   }
-  return { states, ...(firstFailure && { firstFailure }) };
+  return { states, open, pending, ...(firstFailure && { firstFailure }) };
 };
+
+const walk = (events: readonly HistoryEvent[]): Walk => advanceWalk(emptyWalk(), events);
 
 /**
  * Every state the execution entered, with how it went (its latest visit, for states in a loop).
@@ -141,8 +152,11 @@ const TEARDOWN_STEP_OF: Record<string, string> = {
 const ENDED = new Set(['ExecutionSucceeded', ...EXECUTION_FAILED]);
 
 /** The teardown's steps with their start and end (helpers count toward the step they serve). */
-export const teardownStepTimings = (events: readonly HistoryEvent[]): StepTiming[] => {
-  const timings: StepTiming[] = [];
+export const teardownStepTimings = (events: readonly HistoryEvent[]): StepTiming[] => advanceTeardownStepTimings([], events);
+
+/** teardownStepTimings resumed: `events` follow those `previous` was made from; `previous` is not changed. */
+export const advanceTeardownStepTimings = (previous: readonly StepTiming[], events: readonly HistoryEvent[]): StepTiming[] => {
+  const timings: StepTiming[] = previous.map((timing) => ({ ...timing }));
   const close = (at: Date, state: StepTiming['state']) => {
     const last = timings.at(-1);
     if (last?.state === 'running') Object.assign(last, { endedAt: at, state });
@@ -206,6 +220,76 @@ const failureOf = (status: Pick<ServerStatus, 'status'> | ServerStatus, found: W
 };
 
 /**
+ * What a view is made from, besides DescribeExecution: everything read of the history so far, kept as
+ * plain data so that a follower can resume from it with only the newer events.
+ */
+export interface ViewProgress {
+  /** The newest event applied (0: none). */
+  lastEventId: number;
+  walk: Walk;
+  timings: StepTiming[];
+  /** Where a provisioning is (serverStatus's `step`); unused for a teardown. */
+  step: StepTracker;
+}
+
+export const emptyProgress = (): ViewProgress => ({ lastEventId: 0, walk: emptyWalk(), timings: [], step: NO_STEP });
+
+/**
+ * The progress after `events`: those newer than `previous.lastEventId` are applied, oldest first (an
+ * event already applied is skipped, so overlapping reads are harmless). `previous` is not changed.
+ */
+export const advanceProgress = (previous: ViewProgress, machine: Machine, events: readonly HistoryEvent[]): ViewProgress => {
+  // Nothing read yet: every event counts, even one without an id (as the whole-history view always did).
+  const fresh = previous.lastEventId === 0 ? byId(events) : byId(events).filter((event) => (event.id ?? 0) > previous.lastEventId);
+  if (fresh.length === 0) return previous;
+  const entered = fresh
+    .filter((event) => event.type?.endsWith('StateEntered'))
+    .map((event) => event.stateEnteredEventDetails?.name)
+    .filter((name): name is string => typeof name === 'string');
+  return {
+    lastEventId: Math.max(previous.lastEventId, ...fresh.map((event) => event.id ?? 0)),
+    walk: advanceWalk(previous.walk, fresh),
+    timings: machine === 'teardown' ? advanceTeardownStepTimings(previous.timings, fresh) : advanceStepTimings(previous.timings, fresh),
+    step: entered.reduce(enterState, previous.step),
+  };
+};
+
+/**
+ * The execution view of a server's execution, from what has been read of its history.
+ *
+ * @param execution its DescribeExecution answer (the input is read for the teardown's reason, never returned).
+ */
+export const viewOf = (
+  serverId: string,
+  machine: Machine,
+  execution: Pick<DescribeExecutionOutput, 'executionArn' | 'status' | 'startDate' | 'stopDate' | 'input' | 'error' | 'cause'>,
+  progress: ViewProgress,
+): ExecutionView => {
+  // A SUCCEEDED provisioning is READY: its output (the server's details) is GET /servers/{serverId}'s to give.
+  // A teardown's status needs no history (its events only name the step, which the view does not show).
+  const status: Pick<ServerStatus, 'status'> | ServerStatus =
+    machine === 'teardown'
+      ? teardownStatus(serverId, execution)
+      : execution.status === 'SUCCEEDED'
+        ? { status: 'READY' }
+        : serverStatusAt(serverId, execution, () => stepOf(progress.step));
+  const { states, firstFailure } = progress.walk;
+  const view: ExecutionView = {
+    serverId,
+    machine,
+    executionArn: execution.executionArn ?? '',
+    status: status.status,
+    startedAt: (execution.startDate ?? new Date(0)).toISOString(),
+    steps: progress.timings.map(toStep),
+    states: { ...states },
+  };
+  if (execution.stopDate) view.stoppedAt = execution.stopDate.toISOString();
+  const failure = failureOf(status, firstFailure, states);
+  if (failure) view.failure = failure;
+  return view;
+};
+
+/**
  * The execution view of a server's execution.
  *
  * @param execution its DescribeExecution answer (the input is read for the teardown's reason, never returned).
@@ -216,27 +300,4 @@ export const executionView = (
   machine: Machine,
   execution: Pick<DescribeExecutionOutput, 'executionArn' | 'status' | 'startDate' | 'stopDate' | 'input' | 'error' | 'cause'>,
   events: readonly HistoryEvent[],
-): ExecutionView => {
-  // A SUCCEEDED provisioning is READY: its output (the server's details) is GET /servers/{serverId}'s to give.
-  const status: Pick<ServerStatus, 'status'> | ServerStatus =
-    machine === 'teardown'
-      ? teardownStatus(serverId, execution, events)
-      : execution.status === 'SUCCEEDED'
-        ? { status: 'READY' }
-        : serverStatus(serverId, execution, events);
-  const { states, firstFailure } = walk(events);
-  const timings = machine === 'teardown' ? teardownStepTimings(events) : stepTimings(events);
-  const view: ExecutionView = {
-    serverId,
-    machine,
-    executionArn: execution.executionArn ?? '',
-    status: status.status,
-    startedAt: (execution.startDate ?? new Date(0)).toISOString(),
-    steps: timings.map(toStep),
-    states,
-  };
-  if (execution.stopDate) view.stoppedAt = execution.stopDate.toISOString();
-  const failure = failureOf(status, firstFailure, states);
-  if (failure) view.failure = failure;
-  return view;
-};
+): ExecutionView => viewOf(serverId, machine, execution, advanceProgress(emptyProgress(), machine, events));

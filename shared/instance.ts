@@ -4,6 +4,7 @@ import {
   type EC2Client,
   type Instance,
   RunInstancesCommand,
+  type RunInstancesCommandInput,
 } from '@aws-sdk/client-ec2';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { ImageNotFoundError, InstanceTerminatedError, isAwsError, WaitTimeoutError } from './errors';
@@ -64,6 +65,43 @@ export interface LaunchOptions {
 }
 
 /**
+ * The RunInstances request for a server: what EC2 launches and what IAM authorizes it by (instance type,
+ * volume size, metadata options, tags). Pure, so the IAM tier (test/iam/) evaluates this very request.
+ */
+export const runInstancesInput = (
+  stage: string,
+  server: ServerSpec,
+  options: Omit<LaunchOptions, 'amiId'>,
+  imageId: string,
+): RunInstancesCommandInput => {
+  const tags = serverTags(stage, server);
+  return {
+    ImageId: imageId,
+    InstanceType: server.instanceType as _InstanceType,
+    MinCount: 1,
+    MaxCount: 1,
+    KeyName: options.keyName,
+    SecurityGroupIds: [options.securityGroupId],
+    IamInstanceProfile: { Name: options.instanceProfileName },
+    BlockDeviceMappings: [
+      {
+        DeviceName: '/dev/sda1',
+        Ebs: { VolumeSize: server.volumeSizeGiB, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
+      },
+    ],
+    // IMDSv2 only, one hop: the SSM agent and uvicorn run on the host, nothing in a container needs the
+    // instance's credentials (a second hop is what a container behind a bridge would need). RunInstanceRole
+    // refuses any other value.
+    MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
+    TagSpecifications: [
+      { ResourceType: 'instance', Tags: tags },
+      { ResourceType: 'volume', Tags: tags },
+    ],
+    ClientToken: server.serverId,
+  };
+};
+
+/**
  * Launches the server's one instance, or returns the one already there. Idempotent twice over: the
  * ClientToken makes EC2 itself dedupe a retried launch, and the tag lookup covers emulators that
  * ignore the token. AWS errors (capacity, limits, a bad profile) are left unchanged.
@@ -80,30 +118,7 @@ export const launchInstance = async (
     return { ...toInstanceStatus(existing, 0), ready: false };
   }
   const imageId = await resolveAmiId(ssm, server.ubuntuVersion, options.amiId);
-  const tags = serverTags(stage, server);
-  const { Instances } = await ec2.send(
-    new RunInstancesCommand({
-      ImageId: imageId,
-      InstanceType: server.instanceType as _InstanceType,
-      MinCount: 1,
-      MaxCount: 1,
-      KeyName: options.keyName,
-      SecurityGroupIds: [options.securityGroupId],
-      IamInstanceProfile: { Name: options.instanceProfileName },
-      BlockDeviceMappings: [
-        {
-          DeviceName: '/dev/sda1',
-          Ebs: { VolumeSize: server.volumeSizeGiB, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
-        },
-      ],
-      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 2 },
-      TagSpecifications: [
-        { ResourceType: 'instance', Tags: tags },
-        { ResourceType: 'volume', Tags: tags },
-      ],
-      ClientToken: server.serverId,
-    }),
-  );
+  const { Instances } = await ec2.send(new RunInstancesCommand(runInstancesInput(stage, server, options, imageId)));
   const instance = Instances?.[0];
   if (instance?.InstanceId === undefined) throw new Error(`RunInstances returned no instance for ${server.serverId}`);
   logger.info('instance launched', { instanceId: instance.InstanceId, imageId });

@@ -120,24 +120,60 @@ const enteredStates = (events: readonly HistoryEvent[]): string[] =>
     .map((event) => event.stateEnteredEventDetails?.name)
     .filter((name): name is string => typeof name === 'string');
 
+/** Where an execution is, as serverStatus reports it. */
+export interface CurrentStep {
+  step: string | null;
+  rollingBack: boolean;
+  failedStep: MainStep | null;
+}
+
+/**
+ * What currentStep needs of the states entered so far, kept as they are entered (oldest first), so that
+ * a follower can resume from it with only the newer events (shared/execution-cursor.ts).
+ */
+export interface StepTracker {
+  /** The newest state entered. */
+  newest: string | null;
+  /** The newest state that is a main step (helpers count) or a rollback state. */
+  newestTracked: string | null;
+  /** The newest `<MainStep>Failed` Pass state, as its main step. */
+  newestFailedPass: MainStep | null;
+  /** The newest state that belongs to a main step, as that step. */
+  newestMain: MainStep | null;
+}
+
+export const NO_STEP: StepTracker = { newest: null, newestTracked: null, newestFailedPass: null, newestMain: null };
+
+/** The tracker after `name` is entered. */
+export const enterState = (tracker: StepTracker, name: string): StepTracker => {
+  const main = mainStepOf(name);
+  const failed = /^(\w+)Failed$/.exec(name)?.[1];
+  return {
+    newest: name,
+    newestTracked: isRollbackState(name) || main !== undefined ? name : tracker.newestTracked,
+    newestFailedPass: failed !== undefined && isMainStep(failed) ? failed : tracker.newestFailedPass,
+    newestMain: main ?? tracker.newestMain,
+  };
+};
+
 /**
  * Where an open execution is: the newest state that is a main step (helpers count as their main step)
  * or a rollback state; unknown states are skipped. `failedStep` is the step whose failure started the
- * rollback, when the page still shows it.
+ * rollback (its `<Step>Failed` Pass state, else the newest main step before it).
  */
-export const currentStep = (
-  events: readonly HistoryEvent[],
-): { step: string | null; rollingBack: boolean; failedStep: MainStep | null } => {
-  const names = enteredStates(events);
-  const index = names.findIndex((name) => isRollbackState(name) || mainStepOf(name) !== undefined);
-  const found = names[index];
-  if (found === undefined) return { step: names[0] ?? null, rollingBack: false, failedStep: null };
+export const stepOf = (tracker: StepTracker): CurrentStep => {
+  const found = tracker.newestTracked;
+  if (found === null) return { step: tracker.newest, rollingBack: false, failedStep: null };
   if (!isRollbackState(found)) return { step: mainStepOf(found) ?? found, rollingBack: false, failedStep: null };
-  const older = names.slice(index);
-  const failedPass = older.map((name) => /^(\w+)Failed$/.exec(name)?.[1]).find((s) => s !== undefined && isMainStep(s));
-  const failedStep = (failedPass as MainStep | undefined) ?? older.map(mainStepOf).find((s) => s !== undefined) ?? null;
-  return { step: ROLLBACK_HELPERS[found] ?? found, rollingBack: true, failedStep };
+  return { step: ROLLBACK_HELPERS[found] ?? found, rollingBack: true, failedStep: tracker.newestFailedPass ?? tracker.newestMain };
 };
+
+/**
+ * Where an open execution is (stepOf), from a page of its history; `failedStep` when the page still
+ * shows the step whose failure started the rollback.
+ */
+export const currentStep = (events: readonly HistoryEvent[]): CurrentStep =>
+  stepOf(enteredStates(events).reverse().reduce(enterState, NO_STEP));
 
 const ROLLBACK_INCOMPLETE = ' (rollback incomplete: ';
 
@@ -222,11 +258,21 @@ export const serverStatus = (
   serverId: string,
   execution: Pick<DescribeExecutionOutput, 'status' | 'startDate' | 'stopDate' | 'output' | 'error' | 'cause'>,
   events: readonly HistoryEvent[] = [],
+): ServerStatus => serverStatusAt(serverId, execution, () => currentStep(events));
+
+/**
+ * serverStatus, with where the execution is given by `current` (read only for RUNNING, TIMED_OUT and
+ * ABORTED): from a page of history, or from a StepTracker kept across polls.
+ */
+export const serverStatusAt = (
+  serverId: string,
+  execution: Pick<DescribeExecutionOutput, 'status' | 'startDate' | 'stopDate' | 'output' | 'error' | 'cause'>,
+  current: () => CurrentStep,
 ): ServerStatus => {
   const startedAt = iso(execution.startDate);
   switch (execution.status) {
     case 'RUNNING': {
-      const { step, rollingBack, failedStep } = currentStep(events);
+      const { step, rollingBack, failedStep } = current();
       return rollingBack && step !== null
         ? { serverId, status: 'ROLLING_BACK', step, failedStep, startedAt }
         : { serverId, status: 'PROVISIONING', step, startedAt };
@@ -241,7 +287,7 @@ export const serverStatus = (
       };
     case 'TIMED_OUT':
     case 'ABORTED': {
-      const { step, failedStep } = currentStep(events);
+      const { step, failedStep } = current();
       const what = execution.status === 'TIMED_OUT' ? 'timed out' : 'was aborted';
       return {
         serverId,

@@ -18,9 +18,15 @@ const ENDED = new Set(['ExecutionSucceeded', 'ExecutionFailed', 'ExecutionAborte
  * states (polling, checks) count toward their main step, so InstallFastAPI lasts from the command being
  * sent until the install is seen to have succeeded. A step that a rollback interrupted is `failed`.
  */
-export const stepTimings = (events: readonly HistoryEvent[]): StepTiming[] => {
+export const stepTimings = (events: readonly HistoryEvent[]): StepTiming[] => advanceStepTimings([], events);
+
+/**
+ * The timings after `events`, which follow those `timings` were made from (a follower reading only what
+ * is new, shared/execution-cursor.ts). `timings` is not changed.
+ */
+export const advanceStepTimings = (previous: readonly StepTiming[], events: readonly HistoryEvent[]): StepTiming[] => {
   const ordered = [...events].sort((a, b) => (a.id ?? 0) - (b.id ?? 0));
-  const timings: StepTiming[] = [];
+  const timings: StepTiming[] = previous.map((timing) => ({ ...timing }));
   const close = (at: Date, state: StepTiming['state']) => {
     const open = timings.at(-1);
     if (open && open.state === 'running') Object.assign(open, { endedAt: at, state });

@@ -1,5 +1,6 @@
 import { parseCidr } from './cidr';
 import { ValidationError } from './errors';
+import launchLimits from './launch-limits.json';
 import type { KeyType, ServerSpec, UbuntuVersion } from './types';
 
 /**
@@ -7,17 +8,12 @@ import type { KeyType, ServerSpec, UbuntuVersion } from './types';
  * field as the client spelled it, so the API answers 400 with `field` set, never a 500.
  */
 
-export const INSTANCE_TYPES = [
-  't2.micro',
-  't2.small',
-  't2.medium',
-  't3.micro',
-  't3.small',
-  't3.medium',
-  't3a.micro',
-  't3a.small',
-  't3a.medium',
-] as const;
+/**
+ * What a server may be launched as. One source for the API's validation and for RunInstanceRole's IAM
+ * conditions (serverless.yml reads the same file: `${file(shared/launch-limits.json):instanceTypes}`), so a
+ * type or size the API refuses is one IAM refuses too, even to a function that skipped the validation.
+ */
+export const INSTANCE_TYPES: readonly string[] = launchLimits.instanceTypes;
 export const UBUNTU_VERSIONS: readonly UbuntuVersion[] = ['22.04', '24.04'];
 export const KEY_TYPES: readonly KeyType[] = ['rsa', 'ed25519'];
 
@@ -34,7 +30,7 @@ export const DEFAULTS = {
 } as const;
 
 export const LIMITS = {
-  volumeSizeGiB: { min: 8, max: 30 },
+  volumeSizeGiB: launchLimits.volumeSizeGiB,
   ttlHours: { min: 0.25, max: 168 },
   idempotencyKeyLength: 128,
 } as const;

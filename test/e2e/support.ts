@@ -14,7 +14,14 @@ import { TAG } from '../../shared/tags';
 
 export type Json = Record<string, unknown>;
 
-export const startCloud = (): Promise<LocalCloud> => startLocalCloud({ timeScale: 0.05 });
+/**
+ * The usage plan these tests run under: serverless.yml's (5 requests/s per key) would throttle tests that
+ * poll 20 servers every 200 ms at a 0.05 time scale, which no user does; the limiter stays in the path
+ * with room for that. test/e2e/api-limits.test.ts holds the CLI to the real plan.
+ */
+export const E2E_USAGE_PLAN = { rateLimit: 1000, burstLimit: 1000, quotaLimit: 1_000_000 } as const;
+
+export const startCloud = (): Promise<LocalCloud> => startLocalCloud({ timeScale: 0.05, usagePlan: E2E_USAGE_PLAN });
 
 /**
  * One local cloud for a test file: started before its tests (handed to `started`), stopped after them,

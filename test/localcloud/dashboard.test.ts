@@ -22,15 +22,15 @@ describe('the dashboard routes', () => {
   let api: Server;
   let control: ControlServer;
   const seen: Seen[] = [];
-  let execution: { status: number; body: unknown };
+  let execution: { status: number; body: unknown; headers?: Record<string, string> };
 
   beforeAll(async () => {
     api = createServer((req, res) => {
       let body = '';
       req.setEncoding('utf8').on('data', (chunk) => (body += chunk)).on('end', () => {
         seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
-        const answer = req.url?.endsWith('/execution') ? execution : { status: 202, body: { serverId: SERVER_ID, status: 'PROVISIONING' } };
-        res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+        const answer = new URL(req.url ?? '/', 'http://api').pathname.endsWith('/execution') ? execution : { status: 202, body: { serverId: SERVER_ID, status: 'PROVISIONING' } };
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...('headers' in answer && answer.headers) }).end(JSON.stringify(answer.body));
       });
     });
     await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
@@ -106,6 +106,38 @@ describe('the dashboard routes', () => {
     expect(missing.status).toBe(404);
     expect(await missing.json()).toEqual({ error: 'ServerNotFoundError', message: 'no such server' });
     expect(malformed.status).toBe(400);
+  });
+
+  it('draws a machine coloured by the visits the page passes, without asking the API', async () => {
+    // Act
+    const visits = encodeURIComponent(JSON.stringify({ CreateKeyPair: 'succeeded', CreateSecurityGroup: 'caught' }));
+    const reply = await fetch(`${control.url}/dashboard/graph/machine/provision.svg?visits=${visits}&title=${encodeURIComponent('hf-x <provision>')}`);
+    const svg = await reply.text();
+    const bad = await fetch(`${control.url}/dashboard/graph/machine/provision.svg?visits=${encodeURIComponent('{"CreateKeyPair":"exploded"}')}`);
+    const notJson = await fetch(`${control.url}/dashboard/graph/machine/provision.svg?visits=nope`);
+
+    // Assess
+    expect(reply.status).toBe(200);
+    expect(svg).toMatch(/data-state="CreateKeyPair" data-type="Task" data-visit="succeeded"/);
+    expect(svg).toMatch(/data-state="CreateSecurityGroup" data-type="Task" data-visit="caught"/);
+    expect(svg).toContain('<title>hf-x &lt;provision&gt;</title>');
+    expect([bad.status, notJson.status]).toEqual([400, 400]);
+    expect(seen).toEqual([]);
+  });
+
+  it("passes the API's 429 through with its body and the headers a client paces itself by", async () => {
+    // Prepare
+    execution = { status: 429, body: { message: 'Limit Exceeded' }, headers: { 'x-amzn-errortype': 'LimitExceededException', 'retry-after': '3' } };
+
+    // Act
+    const reply = await fetch(`${control.url}/dashboard/api/servers/${SERVER_ID}/execution?cursor=abc`);
+
+    // Assess
+    expect(reply.status).toBe(429);
+    expect(await reply.json()).toEqual({ message: 'Limit Exceeded' });
+    expect(reply.headers.get('x-amzn-errortype')).toBe('LimitExceededException');
+    expect(reply.headers.get('retry-after')).toBe('3');
+    expect(seen.map((s) => s.url)).toEqual([`/local/servers/${SERVER_ID}/execution?cursor=abc`]);
   });
 
   it('leaves other paths to the control server', async () => {

@@ -4,7 +4,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CreateSecurityGroupCommand, DescribeImagesCommand, DescribeInstancesCommand, DescribeSecurityGroupsCommand, DescribeTagsCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Moto, startMoto } from '../../localcloud/moto';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { instanceRolePolicies, type Moto, startMoto } from '../../localcloud/moto';
 import { ensurePythonEnv } from '../../localcloud/python';
 import { clientConfig, isAlive, SETUP_TIMEOUT_MS } from './support';
 
@@ -48,7 +49,7 @@ describe('localcloud/moto', () => {
     expect(setup).toMatchObject({
       instanceProfileName: 'hello-fleet-local-instance',
       instanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/hello-fleet-local-instance',
-      policies: ['arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore'],
+      policies: ['ssm-agent'],
     });
     expect(Images?.[0]).toMatchObject({ Architecture: 'x86_64', OwnerId: '099720109477' });
     expect(Images?.[0]?.Name).toMatch(/ubuntu/);
@@ -56,20 +57,38 @@ describe('localcloud/moto', () => {
     ec2.destroy();
   });
 
-  it('attaches AmazonSSMManagedInstanceCore to the instance role', async () => {
+  it("gives the instance role serverless.yml's InstanceRole policy, and no managed policy", async () => {
     // Prepare
     await moto.setup({ instanceProfileName: 'profile-with-policy' });
+    const iam = (action: string, extra = '') =>
+      fetch(moto.url, {
+        method: 'POST',
+        headers: {
+          authorization: 'AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: `Action=${action}&Version=2010-05-08&RoleName=profile-with-policy${extra}`,
+      }).then((response) => response.text());
     // Act
-    const response = await fetch(moto.url, {
-      method: 'POST',
-      headers: {
-        authorization: 'AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0',
-        'content-type': 'application/x-www-form-urlencoded',
-      },
-      body: 'Action=ListAttachedRolePolicies&Version=2010-05-08&RoleName=profile-with-policy',
-    });
+    const attached = await iam('ListAttachedRolePolicies');
+    const inline = await iam('GetRolePolicy', '&PolicyName=ssm-agent');
+    const document = JSON.parse(decodeURIComponent(/<PolicyDocument>([^<]+)<\/PolicyDocument>/.exec(inline)?.[1] ?? '%7B%7D')) as unknown;
     // Assess
-    expect(await response.text()).toContain('<PolicyArn>arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore</PolicyArn>');
+    expect(attached).not.toContain('<PolicyArn>');
+    expect(document).toEqual(instanceRolePolicies()[0]?.PolicyDocument);
+    expect(JSON.stringify(document)).toContain('"Effect":"Deny"');
+  });
+
+  it('evaluates no IAM policy, unlike AWS: any credentials read a SecureString (test/iam/ proves the instance role cannot)', async () => {
+    // Prepare
+    const anyone = { ...clientConfig(moto.url), credentials: { accessKeyId: 'AKIAINSTANCEROLE0000', secretAccessKey: 'not-checked' } };
+    const ssm = new SSMClient(anyone);
+    await ssm.send(new PutParameterCommand({ Name: '/hello-fleet/local/servers/hf-abcdefgh2345/private-key', Value: 'PEM', Type: 'SecureString' }));
+    // Act
+    const { Parameter } = await ssm.send(new GetParameterCommand({ Name: '/hello-fleet/local/servers/hf-abcdefgh2345/private-key', WithDecryption: true }));
+    // Assess
+    expect(Parameter?.Value).toBe('PEM');
+    ssm.destroy();
   });
 
   it("reads a resource's tags from its own entry: the tags DescribeTags lists, and tag filters select exactly", async () => {

@@ -18,7 +18,7 @@ import type { AdapterResult, LmsAdapter } from './index';
  * metadata.user_login (a name, often an email) are never read.
  *
  * `course_completed` is NOT the end of a course: Canvas emits it when one student has met all module
- * requirements. Canvas cannot add hello-fleet's signature headers itself: see the README (a signing relay).
+ * requirements. Canvas cannot add hello-fleet's signature headers itself: see docs/lms.md (a signing relay).
  */
 
 const STUDENT = 'StudentEnrollment';

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { machineNames } from '../../../cli/graph/index';
-import { DOCS_DIR, generatedDocs, README, README_MACHINE, readmeBlock, readmeMarkers, readmeSection } from '../../../scripts/graph-docs';
+import { DOCS_DIR, generatedDocs, graphBlock, graphMarkers, graphSections, markdownFiles, ROOT, refreshGraphBlocks } from '../../../scripts/graph-docs';
 
 const committed = (file: string): string | undefined => {
   try {
@@ -11,6 +11,9 @@ const committed = (file: string): string | undefined => {
     return undefined;
   }
 };
+
+const pages = markdownFiles().map((file) => [relative(ROOT, file), readFileSync(file, 'utf8')] as const);
+const isKorean = (page: string) => page === 'README.ko.md' || page.startsWith('docs/ko/');
 
 describe('the generated state machine diagrams', () => {
   it('has a Mermaid file and an SVG for every state machine', () => {
@@ -29,29 +32,71 @@ describe('the generated state machine diagrams', () => {
     expect(text, `docs/statemachines/${file} is missing or out of date with the ASL: run npm run graph:docs`).toBe(fresh);
   });
 
-  it(`embeds the current ${README_MACHINE} diagram in README.md between its markers (else: run npm run graph:docs)`, () => {
-    // Prepare
-    const readme = readFileSync(README, 'utf8');
-    const { start, end } = readmeMarkers();
-
+  it.each(pages.filter(([, text]) => text.includes('<!-- graph:')))('%s embeds the current diagrams between its markers (else: run npm run graph:docs)', (page, text) => {
     // Act
-    const section = readmeSection(readme);
+    const sections = graphSections(text);
 
     // Assess
-    expect(section, `README.md needs ${start} … ${end} around the generated diagram`).toBeDefined();
-    expect(section, 'the README diagram is out of date with the ASL: run npm run graph:docs').toBe(readmeBlock());
+    for (const { name, block } of sections) {
+      expect(machineNames(), `${page} embeds an unknown machine ${name}`).toContain(name);
+      expect(block, `${page}: the ${name} diagram is out of date with the ASL: run npm run graph:docs`).toBe(graphBlock(name));
+    }
   });
 
-  it('finds the block between the markers and nothing around it', () => {
+  it.each(machineNames())('embeds the %s diagram in the English manual and in the Korean one', (name) => {
     // Prepare
-    const { start, end } = readmeMarkers();
-    const readme = `# Title\n\n${start}\n${readmeBlock()}\n${end}\n\nMore text.\n`;
+    const embeds = (korean: boolean) => pages.filter(([page, text]) => isKorean(page) === korean && graphSections(text).some((section) => section.name === name)).map(([page]) => page);
 
     // Act
-    const section = readmeSection(readme);
+    const english = embeds(false);
+    const korean = embeds(true);
 
     // Assess
-    expect(section).toBe(readmeBlock());
-    expect(readmeSection('# no markers here\n')).toBeUndefined();
+    expect(english, `no English page embeds ${graphMarkers(name).start}`).not.toEqual([]);
+    expect(korean, `no Korean page embeds ${graphMarkers(name).start}`).toEqual(english.map((page) => (page === 'README.md' ? 'README.ko.md' : page.replace(/^docs\//, 'docs/ko/'))));
+  });
+
+  it('finds the blocks between the markers and nothing around them', () => {
+    // Prepare
+    const provision = graphMarkers('provision');
+    const teardown = graphMarkers('teardown');
+    const page = `# Title\n\n${provision.start}\n${graphBlock('provision')}\n${provision.end}\n\nMore text.\n\n${teardown.start}\nstale\n${teardown.end}\n`;
+
+    // Act
+    const sections = graphSections(page);
+
+    // Assess
+    expect(sections).toEqual([
+      { name: 'provision', block: graphBlock('provision') },
+      { name: 'teardown', block: 'stale' },
+    ]);
+    expect(graphSections('# no markers here\n')).toEqual([]);
+  });
+
+  it('rewrites a stale block and leaves the text around it alone', () => {
+    // Prepare
+    const { start, end } = graphMarkers('teardown');
+    const page = `Before.\n${start}\nstale\n${end}\nAfter.\n`;
+
+    // Act
+    const fresh = refreshGraphBlocks(page);
+
+    // Assess
+    expect(fresh).toBe(`Before.\n${start}\n${graphBlock('teardown')}\n${end}\nAfter.\n`);
+    expect(refreshGraphBlocks(fresh)).toBe(fresh);
+  });
+
+  it('refuses a start marker without its end, and an unknown machine', () => {
+    // Prepare
+    const { start } = graphMarkers('provision');
+    const unknown = graphMarkers('no-such-machine');
+
+    // Act
+    const unpaired = () => graphSections(`${start}\n${graphBlock('provision')}\n`);
+    const unknownMachine = () => refreshGraphBlocks(`${unknown.start}\n${unknown.end}\n`);
+
+    // Assess
+    expect(unpaired).toThrow(/unpaired graph marker/);
+    expect(unknownMachine).toThrow(/no state machine "no-such-machine"/);
   });
 });

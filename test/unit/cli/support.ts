@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { type CliIo, run } from '../../../cli/main';
 import type { TargetDeps } from '../../../cli/target';
 
-export type Handler = (req: IncomingMessage, body: string) => { status: number; body: unknown } | undefined;
+export type Handler = (req: IncomingMessage, body: string) => { status: number; body: unknown; headers?: Record<string, string> } | undefined;
 
 /** A tiny HTTP API on 127.0.0.1: each request goes to `handle`; every request is recorded. */
 export const fakeApi = async (handle: Handler) => {
@@ -14,7 +14,7 @@ export const fakeApi = async (handle: Handler) => {
     req.on('data', (chunk) => (body += chunk)).on('end', () => {
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
       const answer = handle(req, body) ?? { status: 404, body: { message: `No route for ${req.method} ${req.url}` } };
-      res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
+      res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers }).end(JSON.stringify(answer.body));
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -40,7 +40,7 @@ const collect = () => {
 /** Runs the CLI in this process with captured output and no local cloud unless `endpoints` says so. */
 export const runCli = async (
   argv: string[],
-  options: { env?: NodeJS.ProcessEnv; targetDeps?: Partial<TargetDeps>; interrupt?: AbortSignal; cwd?: string; tty?: boolean } = {},
+  options: { env?: NodeJS.ProcessEnv; targetDeps?: Partial<TargetDeps>; interrupt?: AbortSignal; cwd?: string; tty?: boolean; io?: Pick<CliIo, 'sleep' | 'random' | 'backoff'> } = {},
 ) => {
   const stdout = collect();
   const stderr = collect();
@@ -58,6 +58,7 @@ export const runCli = async (
       stackTarget: () => Promise.reject(new Error('no stack in this test')),
       ...options.targetDeps,
     },
+    ...options.io,
   };
   const code = await run(argv, io);
   return { code, stdout: stdout.text(), stderr: stderr.text() };

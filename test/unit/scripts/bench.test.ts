@@ -160,7 +160,7 @@ describe('scripts/bench helpers', () => {
     const options = parseArgs([]);
     // Assess
     expect(options).toMatchObject({ sizes: [1, 20, 100], runs: [5, 3, 1], spawns: 7, worker: false, niceInstances: false });
-    expect([...options.only].sort()).toEqual(['asl', 'bundles', 'provision']);
+    expect([...options.only].sort()).toEqual(['asl', 'bundles', 'provision', 'requests']);
   });
 
   it('applies one --runs value to every N and reads --flag=value', () => {

@@ -34,6 +34,35 @@ describe('shared/errors', () => {
     // Act
     const transient = errorClasses.filter(([, E]) => new E('x').transient);
     // Assess
-    expect(transient.map(([name]) => name).sort()).toEqual(['HealthCheckNotReadyError', 'SsmAgentNotReadyError']);
+    expect(transient.map(([name]) => name).sort()).toEqual([
+      'HealthCheckNotReadyError',
+      'LtiPlatformUnavailableError',
+      'SsmAgentNotReadyError',
+    ]);
+  });
+
+  it('gives every LTI error an HTTP status and recognises it with isLtiError, and nothing else', () => {
+    // Prepare
+    const lti = errorClasses.filter(([name]) => name.startsWith('Lti'));
+    expect(lti.map(([name]) => name).sort()).toEqual([...errors.LTI_ERROR_NAMES].sort());
+    for (const [name, ErrorClass] of lti) {
+      // Act
+      const error = new ErrorClass('boom') as Error & { statusCode?: number };
+      // Assess
+      expect(errors.isLtiError(error), name).toBe(true);
+      expect(error.statusCode, name).toBeGreaterThanOrEqual(400);
+      expect(error.statusCode, name).toBeLessThan(600);
+    }
+    expect(errors.isLtiError(new errors.ValidationError('x'))).toBe(false);
+    expect(errors.isLtiError(new Error('x'))).toBe(false);
+  });
+
+  it('gives every LTI error a default message, so a refusal is never blank', () => {
+    for (const [name, ErrorClass] of errorClasses.filter(([n]) => n.startsWith('Lti'))) {
+      // Act
+      const error = new (ErrorClass as unknown as new () => Error)();
+      // Assess
+      expect(error.message.length, name).toBeGreaterThan(10);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { ExecutionStatus, HistoryEvent } from '@aws-sdk/client-sfn';
 import { describe, expect, it } from 'vitest';
-import { executionView, teardownStepTimings, visitedStates } from '../../../shared/execution-view';
+import { advanceProgress, emptyProgress, executionView, teardownStepTimings, viewOf, visitedStates } from '../../../shared/execution-view';
 
 /** Histories recorded from the local cloud's Step Functions facade (AWS's event names and shapes). */
 type Recorded = { describe: { status: ExecutionStatus; startDate: string; stopDate?: string; error?: string; cause?: string }; events: HistoryEvent[] };
@@ -160,5 +160,43 @@ describe('executionView', () => {
     expect(timings.map((t) => t.step)).toEqual(['StartTeardown', 'TerminateInstance', 'DeleteSecurityGroup', 'DeleteKeyPair', 'DeleteKeyParameter']);
     expect(view).toMatchObject({ machine: 'teardown', status: 'TERMINATED' });
     expect(view.steps.every((s) => s.state === 'succeeded')).toBe(true);
+  });
+});
+
+describe('a view resumed from its progress (what a follower with a cursor is answered)', () => {
+  const histories = [
+    ['provisionSucceeded', 'provision'],
+    ['provisionFailedInstall', 'provision'],
+    ['teardownSucceeded', 'teardown'],
+  ] as const;
+
+  it.each(histories)('equals the view of the whole history of %s, however the events came in', (name, machine) => {
+    // Prepare: every moment a poll could have seen (the first n events, the execution still running),
+    // and every place the previous poll could have stopped reading (k).
+    const all = eventsOf(name);
+    for (let n = 1; n <= all.length; n++) {
+      const seen = all.slice(0, n);
+      const execution = n < all.length ? { ...executionOf(name, 'arn'), status: 'RUNNING' as const, stopDate: undefined, error: undefined, cause: undefined } : executionOf(name, 'arn');
+      const whole = executionView(SERVER_ID, machine, execution, seen);
+      for (let k = 0; k <= n; k += 3) {
+        // Act: read the first k, then everything up to n again (a read that overlaps is harmless).
+        const before = advanceProgress(emptyProgress(), machine, seen.slice(0, k));
+        const resumed = viewOf(SERVER_ID, machine, execution, advanceProgress(before, machine, [...seen].reverse()));
+        // Assess
+        expect(resumed, `${name}: ${n} events, resumed after ${k}`).toEqual(whole);
+      }
+    }
+  });
+
+  it('does not change the progress it resumes from', () => {
+    // Prepare
+    const events = eventsOf('provisionFailedInstall');
+    const before = advanceProgress(emptyProgress(), 'provision', events.slice(0, 30));
+    const copy = structuredClone(before);
+    // Act
+    advanceProgress(before, 'provision', events);
+    // Assess
+    expect(before).toEqual(copy);
+    expect(advanceProgress(before, 'provision', events.slice(0, 30))).toBe(before);
   });
 });

@@ -60,7 +60,7 @@ describe('shared/instance', () => {
             Ebs: { VolumeSize: 8, VolumeType: 'gp3', Encrypted: true, DeleteOnTermination: true },
           },
         ],
-        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 2 },
+        MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
         TagSpecifications: [
           { ResourceType: 'instance', Tags: expectedTags },
           { ResourceType: 'volume', Tags: expectedTags },

@@ -21,11 +21,18 @@ const entered = (id: number, type: string, name: string): HistoryEvent =>
 const exited = (id: number, type: string, name: string): HistoryEvent =>
   ({ id, type, timestamp: at(id), stateExitedEventDetails: { name } }) as HistoryEvent;
 
-const get = (serverId: string) =>
+const get = (serverId: string, cursor?: string) =>
   handler(
-    apiEvent({ httpMethod: 'GET', resource: '/servers/{serverId}/execution', path: `/servers/${serverId}/execution`, pathParameters: { serverId } }),
+    apiEvent({
+      httpMethod: 'GET',
+      resource: '/servers/{serverId}/execution',
+      path: `/servers/${serverId}/execution`,
+      pathParameters: { serverId },
+      queryStringParameters: cursor === undefined ? null : { cursor },
+    }),
     context,
   );
+const bodyOf = async (reply: Promise<{ body: string }>) => JSON.parse((await reply).body) as Record<string, unknown> & { cursor?: string };
 
 describe('GET /servers/{serverId}/execution (get-execution)', () => {
   beforeEach(() => {
@@ -56,6 +63,7 @@ describe('GET /servers/{serverId}/execution (get-execution)', () => {
         { step: 'CreateSecurityGroup', state: 'running', startedAt: at(6).toISOString() },
       ],
       states: { CreateKeyPair: 'succeeded', CreateSecurityGroup: 'running' },
+      cursor: expect.stringMatching(/^[A-Za-z0-9_-]+$/),
     });
     expect(sfnMock).toHaveReceivedCommandTimes(GetExecutionHistoryCommand, 2);
     expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN, maxResults: 1000, includeExecutionData: false });
@@ -95,5 +103,88 @@ describe('GET /servers/{serverId}/execution (get-execution)', () => {
     expect(JSON.parse(missing.body)).toMatchObject({ error: 'ServerNotFoundError' });
     expect(malformed.statusCode).toBe(400);
     expect(JSON.parse(malformed.body)).toMatchObject({ field: 'serverId' });
+  });
+
+  it("with the previous answer's cursor reads only the newer events, newest first, and answers what a whole read would", async () => {
+    // Prepare: a first poll reads events 1-6.
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
+    const firstEvents = [entered(2, 'TaskStateEntered', 'CreateKeyPair'), exited(5, 'TaskStateExited', 'CreateKeyPair'), entered(6, 'TaskStateEntered', 'CreateSecurityGroup')];
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: firstEvents });
+    const first = await bodyOf(get(SERVER_ID));
+    // Prepare: by the next poll, events 7-9 are new; the newest-first page reaches back to event 5.
+    const newer = [exited(7, 'TaskStateExited', 'CreateSecurityGroup'), entered(8, 'TaskStateEntered', 'RunInstance'), exited(9, 'TaskStateExited', 'RunInstance')];
+    sfnMock.reset();
+    sfnMock.on(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN }).rejects(doesNotExist(TEARDOWN_ARN));
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: true }).resolves({ events: [...newer].reverse().concat(firstEvents.slice(1).reverse()), nextToken: 'older' });
+    sfnMock.on(GetExecutionHistoryCommand, { reverseOrder: undefined }).resolves({ events: [...firstEvents, ...newer] });
+    // Act
+    const resumed = await bodyOf(get(SERVER_ID, first.cursor));
+    const whole = await bodyOf(get(SERVER_ID));
+    // Assess
+    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, { executionArn: EXECUTION_ARN, reverseOrder: true, maxResults: 100, includeExecutionData: false });
+    expect(sfnMock).not.toHaveReceivedCommandWith(GetExecutionHistoryCommand, { reverseOrder: true, nextToken: 'older' });
+    expect({ ...resumed, cursor: undefined }).toEqual({ ...whole, cursor: undefined });
+    expect(resumed.steps).toEqual([
+      { step: 'CreateKeyPair', state: 'succeeded', startedAt: at(2).toISOString(), endedAt: at(6).toISOString(), durationMs: 4000 },
+      { step: 'CreateSecurityGroup', state: 'succeeded', startedAt: at(6).toISOString(), endedAt: at(8).toISOString(), durationMs: 2000 },
+      { step: 'RunInstance', state: 'running', startedAt: at(8).toISOString() },
+    ]);
+    expect(resumed.cursor).not.toBe(first.cursor);
+  });
+
+  it('pages further back while a page has not reached the cursor, and no further', async () => {
+    // Prepare
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [entered(2, 'TaskStateEntered', 'CreateKeyPair')] });
+    const first = await bodyOf(get(SERVER_ID));
+    sfnMock
+      .on(GetExecutionHistoryCommand, { reverseOrder: true, nextToken: undefined })
+      .resolves({ events: [entered(4, 'TaskStateEntered', 'RunInstance')], nextToken: 'page-2' })
+      .on(GetExecutionHistoryCommand, { reverseOrder: true, nextToken: 'page-2' })
+      .resolves({ events: [entered(3, 'TaskStateEntered', 'CreateSecurityGroup'), entered(2, 'TaskStateEntered', 'CreateKeyPair')], nextToken: 'page-3' });
+    // Act
+    const resumed = await bodyOf(get(SERVER_ID, first.cursor));
+    // Assess
+    expect((resumed.steps as { step: string }[]).map((s) => s.step)).toEqual(['CreateKeyPair', 'CreateSecurityGroup', 'RunInstance']);
+    expect(sfnMock).toHaveReceivedCommandWith(GetExecutionHistoryCommand, { reverseOrder: true, nextToken: 'page-2' });
+    expect(sfnMock).not.toHaveReceivedCommandWith(GetExecutionHistoryCommand, { nextToken: 'page-3' });
+  });
+
+  it("sets the provisioning's cursor aside once a teardown exists, and spares a teardown's follower the provisioning's DescribeExecution", async () => {
+    // Prepare: a cursor of the provisioning.
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status: 'SUCCEEDED', startDate, output: '{}' });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [entered(2, 'TaskStateEntered', 'CreateKeyPair')] });
+    const provisionCursor = (await bodyOf(get(SERVER_ID))).cursor;
+    // Prepare: the teardown has started.
+    sfnMock.on(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN }).resolves({ executionArn: TEARDOWN_ARN, status: 'RUNNING', startDate, input: '{"reason":"request"}' });
+    sfnMock.on(GetExecutionHistoryCommand, { executionArn: TEARDOWN_ARN }).resolves({ events: [entered(2, 'PassStateEntered', 'StartTeardown')] });
+    // Act
+    const teardown = await bodyOf(get(SERVER_ID, provisionCursor));
+    sfnMock.resetHistory();
+    const again = await bodyOf(get(SERVER_ID, teardown.cursor));
+    // Assess
+    expect(teardown).toMatchObject({ machine: 'teardown', status: 'TEARING_DOWN', steps: [{ step: 'StartTeardown', state: 'running' }] });
+    expect(again).toMatchObject({ machine: 'teardown', status: 'TEARING_DOWN' });
+    expect(sfnMock).toHaveReceivedCommandTimes(DescribeExecutionCommand, 1);
+    expect(sfnMock).toHaveReceivedCommandWith(DescribeExecutionCommand, { executionArn: TEARDOWN_ARN });
+  });
+
+  it('answers 400 naming the cursor for one this API did not issue, or issued for another server', async () => {
+    // Prepare
+    sfnMock.on(DescribeExecutionCommand, { executionArn: EXECUTION_ARN }).resolves({ executionArn: EXECUTION_ARN, status: 'RUNNING', startDate });
+    sfnMock.on(GetExecutionHistoryCommand).resolves({ events: [] });
+    const cursor = (await bodyOf(get(SERVER_ID))).cursor as string;
+    const other = 'hf-bbbbbbbbbbbb';
+    // Act
+    const garbage = await get(SERVER_ID, 'bm90IGEgY3Vyc29y');
+    const tampered = await get(SERVER_ID, `${cursor.slice(0, -4)}AAAA`);
+    const elsewhere = await get(other, cursor);
+    // Assess
+    for (const reply of [garbage, tampered, elsewhere]) {
+      expect(reply.statusCode).toBe(400);
+      expect(JSON.parse(reply.body)).toMatchObject({ error: 'ValidationError', field: 'cursor' });
+    }
+    expect(JSON.parse(elsewhere.body).message).toContain(`belongs to ${SERVER_ID}`);
   });
 });
