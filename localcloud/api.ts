@@ -15,7 +15,13 @@
  *   "Missing Authentication Token", which misleads); a known path with another method: 405 with Allow.
  * - The handler's answer is written as is (statusCode, headers, multiValueHeaders, body, base64);
  *   a throw, a timeout (the function's serverless.yml timeout) or a malformed answer is API Gateway's
- *   502 `{"message":"Internal server error"}`.
+ *   502 `{"message":"Internal server error"}`. An integration that outlasts API Gateway's integration
+ *   timeout (29 s; reached only by a function whose own timeout is longer) is its 504
+ *   `{"message":"Endpoint request timed out"}`. Unlike Lambda, a timed-out handler is not stopped: it
+ *   runs on in this process, its answer discarded.
+ * - Connections: keep-alive as API Gateway's, never reset under a request (keep-alive.ts).
+ * - The event: what API Gateway's REST API gives a Lambda proxy integration, with X-Forwarded-Proto
+ *   `http` (this server speaks plain HTTP; API Gateway says `https`), X-Forwarded-Port and -For.
  *
  * Not emulated: stage and method throttling, account-level throttling, CORS, request validators,
  * authorizers, binary media types.
@@ -25,10 +31,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { lambdaContext, loadHandler, type ServerlessFunction, serverlessFunctions } from './handlers';
+import { keepIdleConnectionsSafely } from './keep-alive';
 import type { UsagePlanLimiter } from './usage-plan';
 
 /** API Gateway's payload limit. */
 const MAX_BODY_BYTES = 10 * 1024 * 1024;
+
+/** API Gateway's default integration timeout for a REST API (29 s). */
+export const INTEGRATION_TIMEOUT_MS = 29_000;
+
+type Handler = (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>;
 
 export interface LocalApiOptions {
   /** The value `x-api-key` must carry on private routes. */
@@ -39,6 +51,12 @@ export interface LocalApiOptions {
   port?: number;
   /** Where a handler's crash is reported (the client sees a 502). Default: console.error. */
   log?: (message: string, error: unknown) => void;
+  /** The functions whose `http` events are served. Default: serverless.yml's. */
+  functions?: ServerlessFunction[];
+  /** Loads a function's handler. Default: its real module (handlers.ts). */
+  loadHandler?: (fn: ServerlessFunction) => Promise<Handler>;
+  /** Default INTEGRATION_TIMEOUT_MS. */
+  integrationTimeoutMs?: number;
   /** Enforced on private routes, per API key; none: no throttling, no quota. */
   usagePlan?: UsagePlanLimiter;
 }
@@ -66,7 +84,7 @@ interface Route {
   params: string[];
   private: boolean;
   fn: ServerlessFunction;
-  handler: (event: unknown, context: ReturnType<typeof lambdaContext>) => Promise<unknown>;
+  handler: Handler;
 }
 
 const routeOf = (path: string): { pattern: RegExp; params: string[] } => {
@@ -139,36 +157,49 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
   const functionStage = process.env.STAGE ?? stage;
   const log = options.log ?? ((message: string, error: unknown) => console.error(`[api] ${message}`, error));
   const routes: Route[] = [];
+  const load = options.loadHandler ?? loadHandler;
+  const integrationTimeoutMs = options.integrationTimeoutMs ?? INTEGRATION_TIMEOUT_MS;
   const stats: Record<string, RouteStats> = {};
   const count = (route: Route, outcome: keyof RouteStats) => {
     (stats[`${route.method} ${route.resource}`] ??= { answered: 0, throttled: 0, quotaExceeded: 0 })[outcome] += 1;
   };
   // Imported now, so a missing environment variable fails the start (the cold start), not the first request.
-  for (const fn of Object.values(serverlessFunctions())) {
+  for (const fn of options.functions ?? Object.values(serverlessFunctions())) {
     for (const http of fn.http) {
-      routes.push({ method: http.method, resource: `/${http.path}`, private: http.private, fn, handler: await loadHandler(fn), ...routeOf(http.path) });
+      routes.push({ method: http.method, resource: `/${http.path}`, private: http.private, fn, handler: await load(fn), ...routeOf(http.path) });
     }
   }
 
-  const invoke = async (route: Route, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult | undefined> => {
+  /**
+   * The handler's answer, or what API Gateway answers instead: 502 when the function fails, times out
+   * (Lambda's "Task timed out") or answers malformed; 504 when the integration outlasts API Gateway's
+   * integration timeout first.
+   */
+  const invoke = async (route: Route, event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult | 502 | 504> => {
+    const functionTimeoutMs = route.fn.timeout * 1000;
+    const gatewayGivesUp = integrationTimeoutMs <= functionTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), route.fn.timeout * 1000);
+      timer = setTimeout(() => resolve('timeout'), gatewayGivesUp ? integrationTimeoutMs : functionTimeoutMs);
     });
     try {
       const result = await Promise.race([route.handler(event, lambdaContext(route.fn, { stage: functionStage })), timeout]);
       if (result === 'timeout') {
+        if (gatewayGivesUp) {
+          log(`${route.method} ${route.resource}: the integration timed out after ${integrationTimeoutMs / 1000} s (API Gateway's limit)`, undefined);
+          return 504;
+        }
         log(`${route.method} ${route.resource} timed out after ${route.fn.timeout} s`, undefined);
-        return undefined;
+        return 502;
       }
       if (!isProxyResult(result)) {
         log(`${route.method} ${route.resource} returned a malformed Lambda proxy response`, result);
-        return undefined;
+        return 502;
       }
       return result;
     } catch (error) {
       log(`${route.method} ${route.resource} failed`, error);
-      return undefined;
+      return 502;
     } finally {
       clearTimeout(timer);
     }
@@ -261,7 +292,8 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
     };
 
     const result = await invoke(route, event);
-    if (result === undefined) return send(res, 502, { message: 'Internal server error' }, { 'x-amzn-requestid': requestId });
+    if (result === 502) return send(res, 502, { message: 'Internal server error' }, { 'x-amzn-requestid': requestId });
+    if (result === 504) return send(res, 504, { message: 'Endpoint request timed out' }, { 'x-amzn-requestid': requestId });
     const out: Record<string, string | string[]> = { 'x-amzn-requestid': requestId };
     for (const [name, values] of Object.entries(result.multiValueHeaders ?? {})) out[name] = values.map(String);
     for (const [name, value] of Object.entries(result.headers ?? {})) out[name] = String(value);
@@ -271,13 +303,15 @@ export const startLocalApi = async (options: LocalApiOptions): Promise<LocalApi>
     res.end(payload);
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      log('request failed', error);
-      if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
-      else res.destroy();
-    });
-  });
+  const server = keepIdleConnectionsSafely(
+    createServer((req, res) => {
+      handle(req, res).catch((error: unknown) => {
+        log('request failed', error);
+        if (!res.headersSent) send(res, 502, { message: 'Internal server error' });
+        else res.destroy();
+      });
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => {

@@ -17,6 +17,7 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import type { SweepSummary } from '../shared/reaper';
 import type { DashboardHandler } from './dashboard';
+import { keepIdleConnectionsSafely } from './keep-alive';
 
 export interface ReapRequest {
   /** A dry run: decide and report, start nothing. Default: DRY_RUN's value (false). */
@@ -94,12 +95,14 @@ export const startControlServer = async ({ reap, port = 0, dashboard }: { reap: 
       return send(res, 502, { error: name, message: `the sweep failed before deciding anything: ${message}` });
     }
   };
-  const server = createServer((req, res) => {
-    handle(req, res).catch((error: unknown) => {
-      if (!res.headersSent) send(res, 500, { message: String(error) });
-      else res.destroy();
-    });
-  });
+  const server = keepIdleConnectionsSafely(
+    createServer((req, res) => {
+      handle(req, res).catch((error: unknown) => {
+        if (!res.headersSent) send(res, 500, { message: String(error) });
+        else res.destroy();
+      });
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => {

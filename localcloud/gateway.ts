@@ -2,6 +2,7 @@ import { Agent, createServer, type IncomingMessage, request as httpRequest, type
 import type { AddressInfo } from 'node:net';
 import { type AwsReply, type AwsRequest, awsErrorReply, parseAwsRequest } from './aws-protocol';
 import { FaultRegistry, type FaultRule, validateFaultRule } from './faults';
+import { keepIdleConnectionsSafely } from './keep-alive';
 
 export type { AwsReply, AwsRequest } from './aws-protocol';
 
@@ -242,7 +243,8 @@ export const startGateway = async (options: GatewayOptions): Promise<Gateway> =>
       else res.destroy();
     });
   });
-  server.keepAliveTimeout = 5_000;
+  // The handlers' SDK clients share this process's event loop: see keep-alive.ts.
+  keepIdleConnectionsSafely(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, '127.0.0.1', () => {

@@ -17,11 +17,12 @@ import { localReaper, type Reap, startControlServer } from './control';
 import { dashboardHandler } from './dashboard';
 import { FaultRegistry } from './faults';
 import { startGateway, type Gateway, type Interceptor } from './gateway';
-import { bindTaskHandlers, loadAsl } from './handlers';
+import { bindTaskHandlers, loadAsl, type LocalHandler } from './handlers';
 import { LocalInstances } from './instances';
 import { startInternet, type Internet } from './internet';
 import { startMoto, type Moto } from './moto';
 import { ensurePythonEnv } from './python';
+import { deployedStateMachines } from './serverless-config';
 import { LocalStepFunctions, timeScaleFromEnv } from './stepfunctions';
 import { type UsagePlan, UsagePlanLimiter, type UsagePlanOverrides, usagePlanFromServerless, withOverrides } from './usage-plan';
 
@@ -176,28 +177,17 @@ export const startLocalCloud = async (options: LocalCloudOptions = {}): Promise<
     stops.push(() => internet.close());
 
     Object.assign(process.env, handlerEnvironment({ gateway: gateway.url, internet: internet.url }, amiId));
-    const asl = loadAsl('provision.asl.json');
-    const teardownAsl = loadAsl('teardown.asl.json');
-    const classAsl = loadAsl('class.asl.json');
-    const courseTeardownAsl = loadAsl('course-teardown.asl.json');
-    const stepFunctions = new LocalStepFunctions({
-      definitions: {
-        [PROVISION_STATE_MACHINE_ARN]: asl,
-        [TEARDOWN_STATE_MACHINE_ARN]: teardownAsl,
-        [CLASS_STATE_MACHINE_ARN]: classAsl,
-        [COURSE_TEARDOWN_STATE_MACHINE_ARN]: courseTeardownAsl,
-      },
-      // Handlers are keyed by state name; the teardown's Task states are the rollback's, bound to the same functions.
-      handlers: {
-        ...(await bindTaskHandlers(asl, { stage: LOCAL_STAGE })),
-        ...(await bindTaskHandlers(teardownAsl, { stage: LOCAL_STAGE })),
-        // Their Task states are nested in Map processors; bindTaskHandlers walks them too.
-        ...(await bindTaskHandlers(classAsl, { stage: LOCAL_STAGE })),
-        ...(await bindTaskHandlers(courseTeardownAsl, { stage: LOCAL_STAGE })),
-      },
-      timeScale,
-      stage: LOCAL_STAGE,
-    });
+    // The machines serverless.yml deploys, each with its ASL file, role, type, logging and tracing.
+    const deployed = deployedStateMachines({ stage: LOCAL_STAGE, region: LOCAL_REGION, accountId: LOCAL_ACCOUNT });
+    const definitions = Object.fromEntries(deployed.map((machine) => [machine.stateMachineArn, loadAsl(machine.definitionFile)]));
+    for (const arn of [PROVISION_STATE_MACHINE_ARN, TEARDOWN_STATE_MACHINE_ARN, CLASS_STATE_MACHINE_ARN, COURSE_TEARDOWN_STATE_MACHINE_ARN]) {
+      if (!definitions[arn]) throw new Error(`serverless.yml deploys no state machine ${arn}`);
+    }
+    const handlers: Record<string, LocalHandler> = {};
+    // Handlers are keyed by state name: the teardown's Task states are the rollback's, bound to the same
+    // functions; the class machines' Task states are nested in Map processors, which bindTaskHandlers walks.
+    for (const asl of Object.values(definitions)) Object.assign(handlers, await bindTaskHandlers(asl, { stage: LOCAL_STAGE }));
+    const stepFunctions = new LocalStepFunctions({ definitions, deployed, handlers, timeScale, stage: LOCAL_STAGE });
     stepFunctionsInterceptor = stepFunctions.interceptor();
     stops.push(() => stepFunctions.stop());
 

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, type WriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DescribeInstancesCommand, type EC2Client, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import type { ScriptName } from '../shared/commands';
@@ -379,7 +380,10 @@ export class LocalInstances {
     await this.killAll(record);
     for (const run of record.runs.values()) await run.finished;
     if (first) this.usedPorts.delete(record.port);
-    rmSync(record.dir, { recursive: true, force: true });
+    // Asynchronously: an instance's directory holds its venv (≈ 3,000 files), and removing it with rmSync
+    // stopped the event loop that the local API, the Step Functions facade and the handlers share for
+    // seconds per instance on a loaded machine (a class's teardown: API calls past their Lambda timeout).
+    await rm(record.dir, { recursive: true, force: true, maxRetries: 3 });
     if (first) this.log('instance terminated', { instanceId });
   }
 
@@ -390,7 +394,7 @@ export class LocalInstances {
     if (LIVE.size === 0) process.off('exit', killEverythingOnExit);
     await Promise.allSettled([...this.pending.values()]);
     await Promise.all([...this.records.keys()].map((id) => this.terminate(id)));
-    rmSync(this.instancesDir, { recursive: true, force: true });
+    await rm(this.instancesDir, { recursive: true, force: true, maxRetries: 3 });
     try {
       if (readdirSync(this.options.root).length === 0) rmSync(this.options.root, { recursive: true, force: true });
     } catch {

@@ -2,6 +2,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { isIPv4 } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { DescribeInstancesCommand, DescribeSecurityGroupsCommand, type EC2Client, type IpPermission } from '@aws-sdk/client-ec2';
+import { keepIdleConnectionsSafely } from './keep-alive';
 
 /**
  * The local cloud's "internet": a loopback HTTP forward proxy (HEALTH_CHECK_PROXY_URL) through which
@@ -170,7 +171,8 @@ export const startInternet = async (options: InternetOptions): Promise<Internet>
     req.pipe(upstream);
   };
 
-  const server: Server = createServer((req, res) => void handle(req, res));
+  // The health check's requests come from this process's event loop: see keep-alive.ts.
+  const server: Server = keepIdleConnectionsSafely(createServer((req, res) => void handle(req, res)));
   // CONNECT (https, ssh tunnels): nothing of the sort is mapped.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
     counts.refused += 1;

@@ -10,6 +10,12 @@
  *   background (promises and timers only: nothing blocks the event loop).
  * - DescribeExecution, GetExecutionHistory (reverseOrder, maxResults, nextToken, includeExecutionData),
  *   ListExecutions (statusFilter, paginated, newest first), StopExecution (→ ABORTED).
+ * - ListStateMachines (paginated, in registration order), DescribeStateMachine and
+ *   DescribeStateMachineForExecution: the deployed definition (placeholders substituted), and, for a
+ *   machine registered with its serverless.yml description (serverless-config.ts), the role, type,
+ *   logging and tracing CloudFormation would give it; without one, the defaults AWS gives a machine
+ *   created with nothing set (STANDARD, logging OFF, tracing off) and a made-up role. What the AWS CLI
+ *   asks first (`aws stepfunctions list-state-machines`) works.
  * - History events as AWS writes them for a Task whose Resource is a Lambda function ARN:
  *   ExecutionStarted, <Type>StateEntered / <Type>StateExited, LambdaFunctionScheduled, LambdaFunctionStarted,
  *   LambdaFunctionSucceeded / LambdaFunctionFailed / LambdaFunctionTimedOut, ExecutionSucceeded /
@@ -24,8 +30,8 @@
  * are divided by timeScale, so a loop still allows the same real time. TimeoutSeconds (task and
  * execution) are not scaled: they bound real work.
  *
- * Not implemented: every other action (state machine CRUD, task tokens, redrive, sync/EXPRESS
- * executions, tags) answers UnknownOperationException; Wait states with SecondsPath/Timestamp(Path)
+ * Not implemented: every other action (state machine CRUD, versions and aliases, task tokens, redrive,
+ * sync/EXPRESS executions, tags, map runs) answers UnknownOperationException; Wait states with SecondsPath/Timestamp(Path)
  * are not scaled; Map/Parallel bookkeeping events are not translated to AWS's; no 256 KiB state payload
  * limit, history truncation or 25,000-event cap; executions are kept in memory for the process's
  * life (no 90-day name reuse); Lambda service faults (Lambda.*) never happen on their own.
@@ -35,6 +41,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { type AwsReply, awsErrorReply, jsonReply } from './aws-protocol';
 import type { AwsRequest, Interceptor } from './gateway';
 import { type Asl, type AslState, deployDefinition, type Json, type LocalHandler } from './handlers';
+import type { DeployedStateMachine } from './serverless-config';
 
 export const DEFAULT_TIME_SCALE = 0.1;
 const JSON_1_0 = 'application/x-amz-json-1.0';
@@ -56,6 +63,11 @@ export interface LocalStepFunctionsOptions {
   timeScale?: number;
   /** The stage in the substituted function names. Default 'local'. */
   stage?: string;
+  /**
+   * How serverless.yml deploys each machine (serverless-config.ts deployedStateMachines): its role, type,
+   * logging and tracing, as DescribeStateMachine reports them. A machine without one gets AWS's defaults.
+   */
+  deployed?: Pick<DeployedStateMachine, 'stateMachineArn' | 'type' | 'roleArn' | 'loggingConfiguration' | 'tracingConfiguration'>[];
 }
 
 /** What the benchmark counts per execution. */
@@ -106,6 +118,13 @@ interface Machine {
   name: string;
   region: string;
   accountId: string;
+  /** The definition as stored on deploy (placeholders substituted), as DescribeStateMachine returns it. */
+  definition: string;
+  creationDate: Date;
+  type: DeployedStateMachine['type'];
+  roleArn: string;
+  loggingConfiguration: DeployedStateMachine['loggingConfiguration'];
+  tracingConfiguration: DeployedStateMachine['tracingConfiguration'];
   engine: StateMachine;
   states: Map<string, AslState>;
   waitOverrides: Record<string, number>;
@@ -219,6 +238,11 @@ export class LocalStepFunctions {
     this.handlers = options.handlers;
     this.timeScale = options.timeScale ?? DEFAULT_TIME_SCALE;
     if (!(this.timeScale >= 0) || !Number.isFinite(this.timeScale)) throw new Error(`timeScale must be a number >= 0, got ${this.timeScale}`);
+    const descriptions = new Map((options.deployed ?? []).map((d) => [d.stateMachineArn, d]));
+    for (const arn of descriptions.keys()) {
+      if (!(arn in options.definitions)) throw new Error(`a deployed description for ${arn}, which has no definition`);
+    }
+    const creationDate = new Date();
     for (const [arn, asl] of Object.entries(options.definitions)) {
       const match = STATE_MACHINE_ARN.exec(arn);
       if (!match) throw new Error(`not a state machine ARN: ${arn}`);
@@ -237,7 +261,22 @@ export class LocalStepFunctions {
           .map(([stateName, state]) => [stateName, (state.Seconds as number) * 1000 * this.timeScale]),
       );
       const engine = new StateMachine(scaleRetries(deployed, this.timeScale) as never, { validationOptions: { noValidate: true } });
-      this.machines.set(arn, { arn, name, region, accountId, engine, states, waitOverrides });
+      const described = descriptions.get(arn);
+      this.machines.set(arn, {
+        arn,
+        name,
+        region,
+        accountId,
+        definition: JSON.stringify(deployed),
+        creationDate,
+        type: described?.type ?? 'STANDARD',
+        roleArn: described?.roleArn ?? `arn:aws:iam::${accountId}:role/${name}-role`,
+        loggingConfiguration: described?.loggingConfiguration ?? { level: 'OFF', includeExecutionData: false },
+        tracingConfiguration: described?.tracingConfiguration ?? { enabled: false },
+        engine,
+        states,
+        waitOverrides,
+      });
     }
   }
 
@@ -270,6 +309,12 @@ export class LocalStepFunctions {
         return this.listExecutions(input);
       case 'StopExecution':
         return this.stopExecution(input);
+      case 'ListStateMachines':
+        return this.listStateMachines(input);
+      case 'DescribeStateMachine':
+        return this.describeStateMachine(input);
+      case 'DescribeStateMachineForExecution':
+        return this.describeStateMachineForExecution(input);
       default:
         throw new SfnError('UnknownOperationException', `The local Step Functions facade does not implement ${action}`);
     }
@@ -432,6 +477,59 @@ export class LocalStepFunctions {
     return { stopDate: epochSeconds(execution.stopDate ?? new Date()) };
   }
 
+  private listStateMachines(input: Record<string, unknown>) {
+    const size = pageSize(input.maxResults);
+    const machines = [...this.machines.values()];
+    let start = 0;
+    if (typeof input.nextToken === 'string') {
+      const arn = decodeToken<{ arn: string }>(input.nextToken, (t) => typeof t.arn === 'string').arn;
+      start = machines.findIndex((m) => m.arn === arn);
+      if (start < 0) throw new SfnError('InvalidToken', 'Invalid Token');
+    }
+    const page = machines.slice(start, start + size);
+    const next = machines[start + size];
+    return {
+      stateMachines: page.map((m) => ({ stateMachineArn: m.arn, name: m.name, type: m.type, creationDate: epochSeconds(m.creationDate) })),
+      ...(next && { nextToken: encodeToken({ arn: next.arn }) }),
+    };
+  }
+
+  private machine(stateMachineArn: string): Machine {
+    const machine = this.machines.get(stateMachineArn);
+    if (machine) return machine;
+    if (!STATE_MACHINE_ARN.test(stateMachineArn)) throw new SfnError('InvalidArn', `Invalid Arn: '${stateMachineArn}'`);
+    throw new SfnError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${stateMachineArn}'`);
+  }
+
+  private describeStateMachine(input: Record<string, unknown>) {
+    const machine = this.machine(required(input, 'stateMachineArn'));
+    return {
+      stateMachineArn: machine.arn,
+      name: machine.name,
+      status: 'ACTIVE',
+      definition: machine.definition,
+      roleArn: machine.roleArn,
+      type: machine.type,
+      creationDate: epochSeconds(machine.creationDate),
+      loggingConfiguration: machine.loggingConfiguration,
+      tracingConfiguration: machine.tracingConfiguration,
+    };
+  }
+
+  private describeStateMachineForExecution(input: Record<string, unknown>) {
+    const execution = this.find(required(input, 'executionArn'));
+    const machine = this.machine(execution.stateMachineArn);
+    return {
+      stateMachineArn: machine.arn,
+      name: machine.name,
+      definition: machine.definition,
+      roleArn: machine.roleArn,
+      updateDate: epochSeconds(machine.creationDate),
+      loggingConfiguration: machine.loggingConfiguration,
+      tracingConfiguration: machine.tracingConfiguration,
+    };
+  }
+
   private find(executionArn: string): Execution {
     const execution = this.executions.get(executionArn);
     if (execution) return execution;
@@ -470,7 +568,7 @@ export class LocalStepFunctions {
       executionStartedEventDetails: {
         input: text,
         inputDetails: { truncated: false },
-        roleArn: `arn:aws:iam::${machine.accountId}:role/${machine.name}-role`,
+        roleArn: machine.roleArn,
       },
     });
 
@@ -482,7 +580,7 @@ export class LocalStepFunctions {
     const run = machine.engine.run(parsed as never, {
       overrides: { taskResourceLocalHandlers: handlers as never, waitTimeOverrides: machine.waitOverrides },
       context: {
-        Execution: { Id: executionArn, Name: name, RoleArn: `arn:aws:iam::${machine.accountId}:role/${machine.name}-role` },
+        Execution: { Id: executionArn, Name: name, RoleArn: machine.roleArn },
         StateMachine: { Id: machine.arn, Name: machine.name },
       },
     });

@@ -7,9 +7,10 @@
  *      transitions, Lambda invocations and AWS API calls per provision. Every server is then checked:
  *      GET /servers/{id} says READY and its URL answers {"Hello":"World"} through the internet proxy. A
  *      run with any failure is reported as failed and left out of the medians.
- *   2. Per Lambda function (serverless.yml): bundle size and cold-init time (a fresh `node` importing the
- *      bundle, timed inside the child), built with esbuild's JS API from serverless.yml's custom.esbuild,
- *      against one unminified bundle holding all the handlers.
+ *   2. Per Lambda function (every one in serverless.yml): bundle size and cold-init time (a fresh `node`
+ *      importing the bundle with the environment the stack gives that function, timed inside the child),
+ *      built with esbuild's JS API from serverless.yml's custom.esbuild, against one unminified bundle
+ *      holding all the handlers.
  *   3. From statemachine/provision.asl.json: what the orchestration adds on AWS beyond the instance's own
  *      boot and install time (orchestrationBounds below: pure, unit-tested).
  *   4. The API requests one `hello-fleet up` spends, before and after the follower's pacing and cursor:
@@ -40,6 +41,7 @@ import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import type { LocalCloud } from '../localcloud/index';
+import { deployedFunctionEnvironment, type ServerlessYml } from '../localcloud/serverless-config';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -1072,23 +1074,53 @@ const ms = performance.now() - started;
 process.stdout.write(JSON.stringify({ ms, exported: typeof mod[process.argv[3]] }));
 `;
 
-/** What the handlers read at module load, as dummies (no network at import). */
-const DUMMY_ENV = {
-  STAGE: 'bench',
+/**
+ * What Lambda itself puts in every function's environment (credentials as dummies: nothing is called at
+ * import), plus LOG_LEVEL so that no log line lands on the probe's stdout. Everything else a function
+ * reads comes from serverless.yml (functionEnvironment), so a bundle that imports here also starts
+ * with the environment the stack deploys.
+ */
+const LAMBDA_ENV = {
   AWS_REGION: 'ap-northeast-2',
+  AWS_DEFAULT_REGION: 'ap-northeast-2',
   AWS_ACCESS_KEY_ID: 'testing',
   AWS_SECRET_ACCESS_KEY: 'testing',
-  STATE_MACHINE_ARN: 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-provision',
-  TEARDOWN_STATE_MACHINE_ARN: 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-teardown',
-  INSTANCE_PROFILE_NAME: 'hello-fleet-bench-instance',
   LOG_LEVEL: 'ERROR',
 };
+const BENCH_STAGE = 'bench';
+const BENCH_ACCOUNT = '123456789012';
 
-const probeOnce = (dir: string, file: string, exportName: string, sourceMaps: boolean): Promise<number> =>
+/**
+ * One function's environment as the deployed stack gives it (localcloud/serverless-config.ts), for the
+ * bench's stage. NODE_OPTIONS is left out: the bench measures with and without --enable-source-maps.
+ */
+export const functionEnvironment = (config: ServerlessYml, key: string, stage = BENCH_STAGE): Record<string, string> => {
+  const { NODE_OPTIONS: _, ...env } = deployedFunctionEnvironment(config, key, { stage, region: LAMBDA_ENV.AWS_REGION, accountId: BENCH_ACCOUNT });
+  return env;
+};
+
+/**
+ * What the bundle part measures: every function serverless.yml deploys (a new one is measured without
+ * touching the bench), each with the environment the stack gives it.
+ */
+export const bundleTargets = <F extends { key: string; module: string; exportName: string }>(serverless: ServerlessYml, functions: F[]) => {
+  const unmeasured = Object.keys(serverless.functions).filter((key) => !functions.some((fn) => fn.key === key));
+  if (unmeasured.length > 0) throw new Error(`bundles: no handler for ${unmeasured.join(', ')}`);
+  return functions.map((fn) => ({ ...fn, env: functionEnvironment(serverless, fn.key) }));
+};
+
+/** From a child's stderr, the line that says why it failed (`ConfigurationError: X environment variable is not set`), not a minified source line. */
+export const childFailure = (stderr: string): string => {
+  const lines = stderr.split('\n').map((line) => line.trim()).filter((line) => line !== '' && line.length <= 400 && !line.startsWith('at '));
+  const error = lines.find((line) => /^[A-Za-z_$][\w$]*(Error|Exception)\b.*:/.test(line));
+  return error ?? lines.slice(-3).join(' ');
+};
+
+const probeOnce = (dir: string, file: string, exportName: string, env: Record<string, string>, sourceMaps: boolean): Promise<number> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(dir, 'init-probe.mjs'), pathToFileURL(file).href, exportName], {
       cwd: dir,
-      env: { PATH: process.env.PATH ?? '', ...DUMMY_ENV, ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}) },
+      env: { PATH: process.env.PATH ?? '', ...LAMBDA_ENV, ...env, ...(sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -1098,24 +1130,25 @@ const probeOnce = (dir: string, file: string, exportName: string, sourceMaps: bo
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
-      try {
-        const parsed = JSON.parse(out) as { ms: number; exported: string };
-        if (code !== 0 || parsed.exported !== 'function') throw new Error(`export ${exportName} is ${parsed.exported}`);
-        resolve(parsed.ms);
-      } catch (error) {
-        reject(new Error(`importing ${file} failed (${code}): ${(error as Error).message} ${err.slice(0, 500)}`));
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !last.startsWith('{')) {
+        reject(new Error(`importing ${file} failed (exit ${code}): ${childFailure(err) || 'no output'}`));
+        return;
       }
+      const parsed = JSON.parse(last) as { ms: number; exported: string };
+      if (parsed.exported !== 'function') reject(new Error(`importing ${file}: export ${exportName} is ${parsed.exported}`));
+      else resolve(parsed.ms);
     });
   });
 
-const probe = async (dir: string, file: string, exportName: string, spawns: number, sourceMaps: boolean): Promise<Spread> => {
-  await probeOnce(dir, file, exportName, sourceMaps); // warm-up: page cache, not counted
+const probe = async (dir: string, file: string, exportName: string, env: Record<string, string>, spawns: number, sourceMaps: boolean): Promise<Spread> => {
+  await probeOnce(dir, file, exportName, env, sourceMaps); // warm-up: page cache, not counted
   const times: number[] = [];
-  for (let i = 0; i < spawns; i++) times.push(await probeOnce(dir, file, exportName, sourceMaps));
+  for (let i = 0; i < spawns; i++) times.push(await probeOnce(dir, file, exportName, env, sourceMaps));
   return spread(times);
 };
 
-const measureBundle = async (dir: string, key: string, file: string, exportName: string, spawns: number): Promise<BundleMeasure> => {
+const measureBundle = async (dir: string, key: string, file: string, exportName: string, env: Record<string, string>, spawns: number): Promise<BundleMeasure> => {
   const code = readFileSync(file);
   let mapBytes = 0;
   try {
@@ -1129,8 +1162,8 @@ const measureBundle = async (dir: string, key: string, file: string, exportName:
     bytes: code.length,
     gzipBytes: gzipSync(code, { level: 9 }).length,
     mapBytes,
-    initMs: await probe(dir, file, exportName, spawns, false),
-    initWithSourceMapsMs: await probe(dir, file, exportName, spawns, true),
+    initMs: await probe(dir, file, exportName, env, spawns, false),
+    initWithSourceMapsMs: await probe(dir, file, exportName, env, spawns, true),
   };
 };
 
@@ -1139,7 +1172,8 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
   const esbuild = await import('esbuild');
   const { parse } = await import('yaml');
   const { serverlessFunctions } = await import('../localcloud/handlers');
-  const config = (parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as { custom: { esbuild: EsbuildConfig } }).custom.esbuild;
+  const serverless = parse(readFileSync(join(ROOT, 'serverless.yml'), 'utf8'), { logLevel: 'silent' }) as ServerlessYml & { custom: { esbuild: EsbuildConfig } };
+  const config = serverless.custom.esbuild;
   const extension = config.outputFileExtension ?? '.js';
   const common = {
     bundle: config.bundle ?? true,
@@ -1155,7 +1189,8 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
     loader: config.loader ?? {},
     logLevel: 'silent' as const,
   };
-  const functions = Object.values(serverlessFunctions());
+  const functions = bundleTargets(serverless, Object.values(serverlessFunctions()));
+  const allEnvironments = Object.assign({}, ...functions.map((fn) => fn.env)) as Record<string, string>;
   writeFileSync(join(dir, 'init-probe.mjs'), INIT_PROBE);
 
   progress(`bundles: building ${functions.length} functions (minify: ${String(config.minify)}) and one unminified bundle of all`);
@@ -1173,11 +1208,11 @@ const measureBundles = async (spawns: number, dir: string): Promise<BundleResult
   const split: BundleMeasure[] = [];
   for (const fn of functions) {
     progress(`bundles: ${fn.key}: ${spawns} cold imports (+1 warm-up) without and with --enable-source-maps`);
-    split.push(await measureBundle(dir, fn.key, join(dir, 'split', `${fn.module}${extension}`), fn.exportName, spawns));
+    split.push(await measureBundle(dir, fn.key, join(dir, 'split', `${fn.module}${extension}`), fn.exportName, fn.env, spawns));
   }
   progress('bundles: the unsplit bundles');
-  const unsplit = await measureBundle(dir, `all ${functions.length} handlers, unminified`, join(dir, 'unsplit', `all-handlers${extension}`), functions[0]!.key, spawns);
-  const unsplitMinified = await measureBundle(dir, `all ${functions.length} handlers, minified`, join(dir, 'unsplit-minified', `all-handlers${extension}`), functions[0]!.key, spawns);
+  const unsplit = await measureBundle(dir, `all ${functions.length} handlers, unminified`, join(dir, 'unsplit', `all-handlers${extension}`), functions[0]!.key, allEnvironments, spawns);
+  const unsplitMinified = await measureBundle(dir, `all ${functions.length} handlers, minified`, join(dir, 'unsplit-minified', `all-handlers${extension}`), functions[0]!.key, allEnvironments, spawns);
   return { spawns, split, unsplit, unsplitMinified };
 };
 

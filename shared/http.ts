@@ -39,10 +39,20 @@ export const json = (
 export const errorResponse = (statusCode: number, body: ErrorBody, headers?: Record<string, string>) =>
   json(statusCode, body, headers);
 
-/** `https://<domainName>/<stage><path>` from the request context, or `path` alone when it lacks them. */
-export const absoluteUrl = (event: Pick<APIGatewayProxyEvent, 'requestContext'>, path: string): string => {
+/**
+ * The scheme the client used, as API Gateway tells the integration in `X-Forwarded-Proto`: always
+ * `https` on AWS (execute-api and custom domains speak only HTTPS); the local API says `http`. Anything
+ * else, or no header, is taken as `https`.
+ */
+const schemeOf = (headers: APIGatewayProxyEvent['headers'] | null | undefined): 'http' | 'https' => {
+  const forwarded = Object.entries(headers ?? {}).find(([name]) => name.toLowerCase() === 'x-forwarded-proto')?.[1];
+  return forwarded?.split(',')[0]?.trim().toLowerCase() === 'http' ? 'http' : 'https';
+};
+
+/** `<scheme>://<domainName>/<stage><path>` from the request, or `path` alone when its context lacks them. */
+export const absoluteUrl = (event: Pick<APIGatewayProxyEvent, 'requestContext'> & { headers?: APIGatewayProxyEvent['headers'] | null }, path: string): string => {
   const context = event.requestContext as Partial<APIGatewayProxyEvent['requestContext']> | undefined;
-  return context?.domainName && context.stage ? `https://${context.domainName}/${context.stage}${path}` : path;
+  return context?.domainName && context.stage ? `${schemeOf(event.headers)}://${context.domainName}/${context.stage}${path}` : path;
 };
 
 const isUnavailable = (error: unknown): boolean => {

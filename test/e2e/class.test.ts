@@ -15,7 +15,7 @@ import { LOCAL_REGION, LOCAL_STAGE, type LocalCloud } from '../../localcloud/ind
 import { startCourseTeardown } from '../../shared/course-batch';
 import { studentServerId } from '../../shared/server-id';
 import { TAG } from '../../shared/tags';
-import { api, browse, type Json, leftovers, motoClients, useLocalCloud, waitForServer } from './support';
+import { api, browse, type Json, leftovers, motoClients, pollUntil, useLocalCloud, waitForServer } from './support';
 
 const ROSTER = Math.max(3, Number(process.env.CLASS_ROSTER ?? 12) || 12);
 const COURSE = 'cs-e2e-101';
@@ -29,14 +29,10 @@ useLocalCloud((started) => (cloud = started));
 
 /** Polls the batch status until its class execution has ended (bounded). */
 const waitForBatch = async (batchId: string, timeoutMs: number): Promise<Json> => {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { status, body } = await api(cloud, 'GET', `/courses/${COURSE}/batches/${batchId}`);
-    expect(status).toBe(200);
-    if (body.status !== 'RUNNING') return body;
-    if (Date.now() > deadline) throw new Error(`batch ${batchId} still RUNNING: ${JSON.stringify(body.counts)}`);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
+  const { status, body } = await pollUntil(cloud, `/courses/${COURSE}/batches/${batchId}`, (batch) => batch.status !== 'RUNNING', timeoutMs, 1000);
+  expect(status).toBe(200);
+  if (body.status === 'RUNNING') throw new Error(`batch ${batchId} still RUNNING: ${JSON.stringify(body.counts)}`);
+  return body;
 };
 
 /** Live (not terminated) instances tagged with the course, as serverId → count. */
@@ -110,14 +106,7 @@ describe('a class on the local cloud', () => {
     expect(await cloud.stepFunctions.settled(teardown.executionArn)).toBe('SUCCEEDED');
     const servers = more.map(serverOf);
     const statuses = await Promise.all(
-      servers.map(async (serverId) => {
-        const deadline = Date.now() + 300_000;
-        for (;;) {
-          const { body } = await api(cloud, 'GET', `/servers/${serverId}`);
-          if (body.status !== 'TEARING_DOWN' || Date.now() > deadline) return body.status;
-          await new Promise((resolve) => setTimeout(resolve, 500));
-        }
-      }),
+      servers.map(async (serverId) => (await pollUntil(cloud, `/servers/${serverId}`, (server) => server.status !== 'TEARING_DOWN', 300_000)).body.status),
     );
 
     // Assess: every server TERMINATED but the failed one (rolled back already: the course has nothing of it

@@ -8,17 +8,18 @@ import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalCloud } from '../../localcloud/index';
+import { chromiumPath } from '../../scripts/ensure-deps.mjs';
 import { MAIN_STEPS } from '../../shared/server-status';
 import { api, startCloud } from './support';
 
-const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM = chromiumPath();
 const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts');
 
 let cloud: LocalCloud;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does)`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium, or set CHROMIUM_PATH (npm test's pretest installs it as root)`);
   cloud = await startCloud();
   // Playwright gives the browser a fresh temporary profile of its own.
   browser = await chromium.launch({

@@ -53,6 +53,23 @@ export const api = async (cloud: LocalCloud, method: string, path: string, body?
   return { status: response.status, body: (await response.json()) as Json };
 };
 
+/** What API Gateway answers for an integration that failed or ran out of time: a poll tries again. */
+const GATEWAY_RETRY = new Set([502, 503, 504]);
+
+/**
+ * GET `path` until `done(body)` or the deadline, as a client following a resource does: API Gateway's
+ * 502/503/504 (a GET that outlived its Lambda timeout on a loaded machine) mean "ask again", anything
+ * else is an answer. Returns the last answer.
+ */
+export const pollUntil = async (cloud: LocalCloud, path: string, done: (body: Json) => boolean, timeoutMs: number, intervalMs = 500) => {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const reply = await api(cloud, 'GET', path);
+    if ((!GATEWAY_RETRY.has(reply.status) && done(reply.body)) || Date.now() > deadline) return reply;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+};
+
 /** POST /servers with an Idempotency-Key; expects 202 or 200 and returns the body. */
 export const provision = async (cloud: LocalCloud, key: string, body: Json = {}): Promise<Json> => {
   const reply = await api(cloud, 'POST', '/servers', body, { 'Idempotency-Key': key });

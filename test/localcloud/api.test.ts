@@ -91,9 +91,13 @@ describe('the local API', () => {
     // Assess
     expect(created.status).toBe(202);
     expect(body).toMatchObject({ status: 'PROVISIONING', executionArn: `${PROVISION.replace(':stateMachine:', ':execution:')}:${body.serverId}` });
-    // API Gateway's requestContext: the Host the client used and the stage.
-    expect(body.statusUrl).toBe(`https://${new URL(api.url).host}/local/servers/${body.serverId}`);
+    // API Gateway's requestContext (the Host the client used, the stage) and X-Forwarded-Proto: this
+    // server speaks plain HTTP, so the link says http and following it works.
+    expect(body.statusUrl).toBe(`http://${new URL(api.url).host}/local/servers/${body.serverId}`);
     expect(created.headers.get('location')).toBe(body.statusUrl);
+    const followed = await fetch(body.statusUrl, { headers: { 'x-api-key': API_KEY } });
+    expect(followed.status).toBe(200);
+    expect(await followed.json()).toMatchObject({ serverId: body.serverId });
     expect(provisioning.status).toBe(200);
     expect(provisioningBody).toMatchObject({ serverId: body.serverId, status: 'PROVISIONING', step: 'InstallFastAPI' });
     expect(ready).toMatchObject({ serverId: body.serverId, status: 'READY', url: 'http://203.0.113.10:8000/' });

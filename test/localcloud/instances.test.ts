@@ -8,7 +8,7 @@
  * instance from this machine's local index (about 10-30 s each), and start a real uvicorn.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -102,6 +102,32 @@ describe('the local instances', () => {
     expect(plane.instances.processes()).not.toContain(daemon);
     expect(existsSync(join(plane.root, 'instances', instanceId))).toBe(false);
     expect(plane.instances.portOf(instanceId)).toBeUndefined();
+  });
+
+  it("keeps the event loop turning while a terminated instance's directory (its venv) is removed", async () => {
+    // Prepare: a directory the size of an instance's venv (thousands of files).
+    const { InstanceId: instanceId = '' } = await plane.launch();
+    const venv = join(plane.root, 'instances', instanceId, 'app', '.venv', 'lib');
+    for (let d = 0; d < 50; d++) {
+      mkdirSync(join(venv, `package-${d}`), { recursive: true });
+      for (let f = 0; f < 60; f++) writeFileSync(join(venv, `package-${d}`, `module_${f}.py`), '# a module\n');
+    }
+    let turns = 0;
+    let removing = true;
+    const turn = () => {
+      turns += 1;
+      if (removing) setImmediate(turn);
+    };
+
+    // Act: the local API, the facade and the handlers share this loop; count its turns during the removal.
+    setImmediate(turn);
+    const before = turns;
+    await plane.instances.terminate(instanceId);
+    removing = false;
+
+    // Assess
+    expect(existsSync(join(plane.root, 'instances', instanceId))).toBe(false);
+    expect(turns - before).toBeGreaterThan(2);
   });
 
   it('stops a command still running when its instance is terminated, and reports it Failed', async () => {

@@ -140,7 +140,7 @@ describe('moto through the gateway, with the handlers’ domain functions', () =
       KeyName: keyPair.keyName,
       SecurityGroups: [{ GroupId: group.groupId, GroupName: group.groupName }],
       IamInstanceProfile: { Arn: setup.instanceProfileArn },
-      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 2 },
+      MetadataOptions: { HttpTokens: 'required', HttpEndpoint: 'enabled', HttpPutResponseHopLimit: 1 },
     });
     expect(instance?.Tags).toEqual(expect.arrayContaining(tags));
     const volumeId = instance?.BlockDeviceMappings?.[0]?.Ebs?.VolumeId;

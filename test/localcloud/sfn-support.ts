@@ -7,7 +7,7 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { startGateway, type Gateway } from '../../localcloud/gateway';
 import type { Asl, Json, LocalHandler } from '../../localcloud/handlers';
-import { LocalStepFunctions } from '../../localcloud/stepfunctions';
+import { LocalStepFunctions, type LocalStepFunctionsOptions } from '../../localcloud/stepfunctions';
 
 export const REGION = 'ap-northeast-2';
 export const ACCOUNT = '123456789012';
@@ -30,8 +30,9 @@ export const startFacade = async (
   definitions: Record<string, Asl>,
   handlers: Record<string, LocalHandler>,
   timeScale = 0,
+  deployed?: LocalStepFunctionsOptions['deployed'],
 ): Promise<Facade> => {
-  const sfn = new LocalStepFunctions({ definitions, handlers, timeScale });
+  const sfn = new LocalStepFunctions({ definitions, handlers, timeScale, deployed });
   const gateway = await startGateway({ motoUrl: NO_MOTO, interceptors: [sfn.interceptor()], log: () => {} });
   const client = sfnAt(gateway.url);
   return {

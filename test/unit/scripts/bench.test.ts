@@ -1,7 +1,20 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type AslDefinition, defaultTimeScale, median, orchestrationBounds, parseArgs, retryDelays } from '../../../scripts/bench';
+import { parse } from 'yaml';
+import {
+  type AslDefinition,
+  bundleTargets,
+  childFailure,
+  defaultTimeScale,
+  functionEnvironment,
+  median,
+  orchestrationBounds,
+  parseArgs,
+  retryDelays,
+} from '../../../scripts/bench';
+import { serverlessFunctions } from '../../../localcloud/handlers';
+import { readServerlessYml, resolveServerlessVariables, type ServerlessYml } from '../../../localcloud/serverless-config';
 
 const provisionAsl = (): AslDefinition =>
   JSON.parse(readFileSync(join(import.meta.dirname, '../../../statemachine/provision.asl.json'), 'utf8')) as AslDefinition;
@@ -167,5 +180,129 @@ describe('scripts/bench helpers', () => {
     expect(() => parseArgs(['--n', '1,2', '--runs', '1,2,3'])).toThrow('--runs');
     expect(() => parseArgs(['--only', 'everything'])).toThrow('--only');
     expect(() => parseArgs(['--spawns'])).toThrow('needs a value');
+  });
+});
+
+/** A serverless.yml in miniature: a provider variable, a custom name built from others, a param with a default, a Ref. */
+const miniServerless = (): ServerlessYml => ({
+  service: 'hello-fleet',
+  provider: { region: "${opt:region, 'ap-northeast-2'}", environment: { STAGE: '${sls:stage}', NODE_OPTIONS: '--enable-source-maps' } },
+  custom: { machineName: '${self:service}-${sls:stage}-provision' },
+  functions: {
+    webhook: {
+      environment: {
+        STATE_MACHINE_ARN: { Ref: 'ProvisionStateMachine' },
+        PROFILE: { Ref: 'InstanceProfile' },
+        TTL_HOURS: "${param:ttlHours, '168'}",
+        CONCURRENCY: 8,
+      },
+    },
+    plain: {},
+  },
+  resources: {
+    Resources: {
+      ProvisionStateMachine: { Type: 'AWS::StepFunctions::StateMachine', Properties: { StateMachineName: '${self:custom.machineName}' } },
+      InstanceProfile: { Type: 'AWS::IAM::InstanceProfile' },
+    },
+  },
+});
+
+describe('scripts/bench functionEnvironment', () => {
+  it("resolves the provider's and the function's variables as a deploy of the stage would, a state machine Ref to its ARN", () => {
+    // Act
+    const env = functionEnvironment(miniServerless(), 'webhook', 'bench');
+    // Assess
+    expect(env).toEqual({
+      STAGE: 'bench',
+      STATE_MACHINE_ARN: 'arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-provision',
+      PROFILE: expect.stringMatching(/^hello-fleet-bench-InstanceProfile-[0-9A-F]{12}$/),
+      TTL_HOURS: '168',
+      CONCURRENCY: '8',
+    });
+  });
+
+  it('leaves NODE_OPTIONS to the bench, which measures with and without source maps', () => {
+    // Act
+    const env = functionEnvironment(miniServerless(), 'plain', 'bench');
+    // Assess
+    expect(env).toEqual({ STAGE: 'bench' });
+  });
+
+  it('fails clearly on a variable it cannot resolve, a Ref to nothing, an unknown function or an intrinsic it does not know', () => {
+    // Prepare
+    const config = miniServerless();
+    // Assess
+    expect(() => resolveServerlessVariables('${ssm:/some/parameter}', config, 'bench')).toThrow('cannot resolve ${ssm:/some/parameter}');
+    config.functions.plain = { environment: { X: { Ref: 'Missing' } } };
+    expect(() => functionEnvironment(config, 'plain')).toThrow("plain's X refers to Missing, which is no resource");
+    config.functions.plain = { environment: { X: { 'Fn::GetAtt': ['InstanceProfile', 'Arn'] } } };
+    expect(() => functionEnvironment(config, 'plain')).toThrow('only strings and Ref are resolved here');
+    expect(() => functionEnvironment(config, 'nope')).toThrow('no function nope');
+  });
+
+  it("gives every function of serverless.yml the state machine ARNs and settings it reads at cold start (lmsWebhook's course teardown too)", () => {
+    // Prepare
+    const config = parse(readFileSync(join(import.meta.dirname, '../../../serverless.yml'), 'utf8'), { logLevel: 'silent' }) as ServerlessYml;
+    // Act
+    const environments = Object.keys(config.functions).map((key) => [key, functionEnvironment(config, key)] as const);
+    // Assess
+    expect(environments.length).toBeGreaterThanOrEqual(26);
+    for (const [, env] of environments) {
+      expect(env.STAGE).toBe('bench');
+      for (const value of Object.values(env)) expect(value).not.toContain('${');
+    }
+    const lms = Object.fromEntries(environments).lmsWebhook!;
+    expect(lms.COURSE_TEARDOWN_STATE_MACHINE_ARN).toBe('arn:aws:states:ap-northeast-2:123456789012:stateMachine:hello-fleet-bench-course-teardown');
+    expect(lms.LMS_SERVER_TTL_HOURS).toBe('168');
+  });
+});
+
+describe('scripts/bench bundleTargets', () => {
+  it("measures every function of serverless.yml, each from a handler file that exists, with the stack's environment", () => {
+    // Prepare
+    const serverless = readServerlessYml();
+    // Act
+    const targets = bundleTargets(serverless, Object.values(serverlessFunctions()));
+    // Assess
+    expect(targets.map((t) => t.key)).toEqual(Object.keys(serverless.functions));
+    for (const target of targets) {
+      expect(existsSync(join(import.meta.dirname, '../../..', `${target.module}.ts`)), target.module).toBe(true);
+      expect(target.env.STAGE).toBe('bench');
+    }
+  });
+
+  it('refuses to leave a function of serverless.yml unmeasured', () => {
+    // Prepare
+    const serverless = readServerlessYml();
+    const functions = Object.values(serverlessFunctions()).filter((fn) => fn.key !== 'lmsWebhook');
+    // Assess
+    expect(() => bundleTargets(serverless, functions)).toThrow('bundles: no handler for lmsWebhook');
+  });
+});
+
+describe('scripts/bench childFailure', () => {
+  it("names the child's error instead of a minified source line or the JSON it did not print", () => {
+    // Prepare
+    const stderr = [
+      'file:///tmp/b/split/functions/api/lms-webhook.mjs:48',
+      `\`),$P=!0)),new T("AWS_PROFILE is set, skipping fromEnv provider.",{logger:t.logger${'x'.repeat(2000)}`,
+      '',
+      'ConfigurationError: COURSE_TEARDOWN_STATE_MACHINE_ARN environment variable is not set',
+      '    at requireEnv (file:///tmp/b/split/functions/api/lms-webhook.mjs:48:100)',
+      '  transient: false',
+      '}',
+      '',
+      'Node.js v22.23.3',
+    ].join('\n');
+    // Act
+    const failure = childFailure(stderr);
+    // Assess
+    expect(failure).toBe('ConfigurationError: COURSE_TEARDOWN_STATE_MACHINE_ARN environment variable is not set');
+  });
+
+  it('falls back to the last short lines when no error line is there', () => {
+    // Assess
+    expect(childFailure('Killed\n')).toBe('Killed');
+    expect(childFailure('')).toBe('');
   });
 });

@@ -160,6 +160,21 @@ describe('shared/http absoluteUrl', () => {
     expect(url).toBe('https://abc123.execute-api.ap-northeast-2.amazonaws.com/dev/servers/hf-abcdefghijkl');
   });
 
+  it('says http only when API Gateway forwards a plain-HTTP request (the local API), https otherwise', () => {
+    // Prepare
+    const event = apiEvent();
+    // Act
+    const local = absoluteUrl({ ...event, headers: { 'X-Forwarded-Proto': 'http' } }, '/servers/hf-abcdefghijkl');
+    const lowerCase = absoluteUrl({ ...event, headers: { 'x-forwarded-proto': 'HTTP' } }, '/x');
+    const aws = absoluteUrl({ ...event, headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Port': '443' } }, '/x');
+    const odd = absoluteUrl({ ...event, headers: { 'X-Forwarded-Proto': 'gopher' } }, '/x');
+    const none = absoluteUrl({ ...event, headers: null }, '/x');
+    // Assess
+    expect(local).toBe('http://abc123.execute-api.ap-northeast-2.amazonaws.com/dev/servers/hf-abcdefghijkl');
+    expect(lowerCase).toMatch(/^http:\/\//);
+    expect([aws, odd, none]).toEqual(Array(3).fill('https://abc123.execute-api.ap-northeast-2.amazonaws.com/dev/x'));
+  });
+
   it('stays relative when the context lacks a domain name', () => {
     // Prepare
     const event = apiEvent();
