@@ -28,7 +28,7 @@ const machine = (present: string[]) => {
   };
 };
 
-const ALL = SYSTEM_REQUIREMENTS.map((r) => r.name);
+const FOR_TEST = SYSTEM_REQUIREMENTS.filter((r) => r.for.includes('test')).map((r) => r.name);
 
 describe('scripts/ensure-deps planSystemDeps', () => {
   it('asks for nothing on a machine that has everything', () => {
@@ -79,7 +79,7 @@ describe('scripts/ensure-deps ensureSystemDeps', () => {
       'python3 -m venv .venv-tools',
       '.venv-tools/bin/python -m pip install --quiet cfn-lint',
     ]);
-    expect([...fresh.have].sort()).toEqual([...ALL].sort());
+    expect([...fresh.have].sort()).toEqual([...FOR_TEST].sort());
     expect(log.join('\n')).toContain('installing python3-venv, chromium, awscli, shellcheck (apt-get)');
   });
 
@@ -104,6 +104,20 @@ describe('scripts/ensure-deps ensureSystemDeps', () => {
     // Assess
     expect(plan.missing.map((r) => r.name)).toEqual(['shellcheck']);
     expect(log).toEqual([expect.stringContaining('shellcheck is missing')]);
+  });
+
+  it('installs what the booted-OS tier needs only for the os profile, and names npm run test:os when it cannot', () => {
+    // Prepare
+    const ci = machine(FOR_TEST);
+    const laptop = machine(FOR_TEST);
+    // Act
+    ensureSystemDeps({ profile: 'os', has: ci.has, run: ci.run, isRoot: true, hasApt: true, noInstall: false, log: () => undefined });
+    const act = () => ensureSystemDeps({ profile: 'os', has: laptop.has, run: laptop.run, isRoot: false, hasApt: true, noInstall: false, log: () => undefined });
+    // Assess
+    expect(ci.calls).toEqual(['apt-get update -qq', 'apt-get install -y -qq debootstrap systemd-container']);
+    expect(act).toThrow('npm run test:os needs what this machine lacks');
+    expect(act).toThrow('sudo apt-get update && sudo apt-get install -y debootstrap systemd-container');
+    expect(planSystemDeps({ profile: 'test', has: (r) => FOR_TEST.includes(r.name), isRoot: false, hasApt: true, noInstall: false }).missing).toEqual([]);
   });
 
   it('says the install did not work when apt-get ran and the tool is still missing', () => {
